@@ -1,0 +1,53 @@
+//! Accounts as the UI sees them: the typed inputs of sign-in, the signed-in principal, and
+//! the sign-in / sign-out server functions.
+
+mod login_page;
+mod types;
+
+pub use login_page::{LoginPage, SignOutButton};
+pub use types::{
+    safe_next, Password, PasswordError, Principal, Role, Username, UsernameError,
+    PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS,
+};
+
+use crate::error::{ApiError, LoginError};
+use leptos::prelude::*;
+
+/// Signs in and redirects to `next` (a same-site path) or `/`.
+///
+/// Works as a plain form post before the WASM has loaded and as a server-function call after.
+#[server(prefix = "/api/fn", endpoint = "login")]
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), LoginError> {
+    use crate::backend::{request_context, respond_with};
+
+    let (backend, parts) = request_context().map_err(|_| respond_with(&LoginError::Unavailable))?;
+    let password = Password::for_login(password)
+        .map_err(|e| respond_with(&LoginError::BadRequest(e.to_string())))?;
+    // A username that cannot exist is still checked against the dummy hash by the
+    // backend, so that refusing it costs the same time as a wrong password.
+    let username = Username::parse(&username).ok();
+    backend
+        .sign_in(&parts, username, password)
+        .await
+        .map_err(|e| respond_with(&e))?;
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session on the server and goes back to the sign-in page.
+#[server(prefix = "/api/fn", endpoint = "logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    use crate::backend::{request_context, respond_with};
+
+    let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
+    backend
+        .sign_out(&parts)
+        .await
+        .map_err(|e| respond_with(&e))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}

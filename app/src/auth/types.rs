@@ -1,0 +1,234 @@
+//! Inputs that can be wrong are types: parsed once at the edge, trusted inside.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest accepted username, in characters, after normalisation.
+pub const USERNAME_MAX_CHARS: usize = 64;
+/// Longest accepted password, in bytes (ASVS 6.2.9 asks for at least 64 characters).
+pub const PASSWORD_MAX_BYTES: usize = 128;
+/// Shortest password the server accepts for a new password (ASVS 6.2.1).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+
+/// A normalised username: trimmed, NFKC, lower-case, 1–64 characters of letters, digits
+/// and `.`, `_`, `-`, `@`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Username(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsernameError {
+    #[error("a username cannot be empty")]
+    Empty,
+    #[error("a username has at most {USERNAME_MAX_CHARS} characters")]
+    TooLong,
+    #[error("a username may hold letters, digits and . _ - @ only")]
+    BadCharacter,
+}
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, UsernameError> {
+        // Cap before normalising so a hostile megabyte costs nothing.
+        if raw.len() > USERNAME_MAX_CHARS * 4 + 64 {
+            return Err(UsernameError::TooLong);
+        }
+        let name: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+        if name.is_empty() {
+            return Err(UsernameError::Empty);
+        }
+        if name.chars().count() > USERNAME_MAX_CHARS {
+            return Err(UsernameError::TooLong);
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        {
+            return Err(UsernameError::BadCharacter);
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password in memory. Its `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct Password(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("a password has at least {0} characters")]
+    TooShort(usize),
+    #[error("a password has at most {PASSWORD_MAX_BYTES} bytes")]
+    TooLong,
+}
+
+impl Password {
+    /// A password offered at sign-in: only the length cap applies, so that accounts made
+    /// under an older minimum can still sign in.
+    pub fn for_login(raw: String) -> Result<Self, PasswordError> {
+        if raw.len() > PASSWORD_MAX_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(Self(raw))
+    }
+
+    /// A new password: at least `min_chars` characters (never fewer than 8), at most 128
+    /// bytes, any Unicode, no composition rules.
+    pub fn parse_new(raw: String, min_chars: usize) -> Result<Self, PasswordError> {
+        let min = min_chars.max(PASSWORD_MIN_CHARS);
+        if raw.len() > PASSWORD_MAX_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        if raw.chars().count() < min {
+            return Err(PasswordError::TooShort(min));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "viewer" => Ok(Self::Viewer),
+            other => Err(format!("unknown role {other:?} (admin or viewer)")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The signed-in user of a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+/// Where to go after sign-in: a same-site absolute path, or `/`. Refuses scheme-relative
+/// (`//evil`), backslash tricks and anything with control characters (open redirects).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.len() <= 2048
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_nfkc_normalised_and_lower_cased() {
+        assert_eq!(Username::parse("  Alice ").unwrap().as_str(), "alice");
+        // Fullwidth letters fold to ASCII under NFKC.
+        assert_eq!(Username::parse("ＡＤＭＩＮ").unwrap().as_str(), "admin");
+    }
+
+    #[test]
+    fn usernames_refuse_empty_long_and_odd_characters() {
+        assert_eq!(Username::parse("   "), Err(UsernameError::Empty));
+        assert_eq!(
+            Username::parse(&"a".repeat(65)),
+            Err(UsernameError::TooLong)
+        );
+        assert_eq!(
+            Username::parse(&"a".repeat(1_000_000)),
+            Err(UsernameError::TooLong)
+        );
+        assert_eq!(Username::parse("a b"), Err(UsernameError::BadCharacter));
+        assert_eq!(Username::parse("a/b"), Err(UsernameError::BadCharacter));
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn new_passwords_need_eight_characters_and_at_most_128_bytes() {
+        assert_eq!(
+            Password::parse_new("short".into(), 0).unwrap_err(),
+            PasswordError::TooShort(8)
+        );
+        assert_eq!(
+            Password::parse_new("twelve-chars".into(), 16).unwrap_err(),
+            PasswordError::TooShort(16)
+        );
+        // Eight characters of any script count, not eight bytes.
+        assert!(Password::parse_new("пароль12".into(), 8).is_ok());
+        assert_eq!(
+            Password::parse_new("x".repeat(129), 8).unwrap_err(),
+            PasswordError::TooLong
+        );
+        assert!(Password::for_login("x".repeat(128)).is_ok());
+        assert!(Password::for_login("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn password_debug_never_shows_the_secret() {
+        let p = Password::for_login("hunter2-secret".into()).unwrap();
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn next_accepts_only_same_site_paths() {
+        assert_eq!(safe_next(Some("/hosts/web-1?x=1")), "/hosts/web-1?x=1");
+        assert_eq!(safe_next(None), "/");
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/a\nb",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
+        }
+    }
+}

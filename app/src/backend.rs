@@ -1,0 +1,82 @@
+//! The seam between server functions (here, compiled into the app) and the domain (in the
+//! `server` crate). Server functions parse their input, call one `Backend` method and map
+//! its error; the server crate provides the implementation through Leptos context.
+
+use crate::{
+    auth::{Password, Principal, Username},
+    dashboard::HostInfo,
+    error::{ApiError, HttpStatus, LoginError},
+};
+use http::{header, request::Parts, HeaderValue, StatusCode};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use std::sync::Arc;
+
+/// The domain operations the UI can ask for. `parts` is the request being served: the
+/// implementation finds the session and the client address in its extensions.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Verifies the credentials and, on success, binds a fresh session id to the user.
+    async fn sign_in(
+        &self,
+        parts: &Parts,
+        username: Option<Username>,
+        password: Password,
+    ) -> Result<Principal, LoginError>;
+
+    /// Ends the request's session on the server.
+    async fn sign_out(&self, parts: &Parts) -> Result<(), ApiError>;
+
+    /// Facts about the machine Lookout runs on.
+    async fn host_info(&self) -> Result<HostInfo, ApiError>;
+}
+
+/// The backend as stored in Leptos context.
+pub type SharedBackend = Arc<dyn Backend>;
+
+/// The backend and the request, or an internal error if the server was wired wrongly.
+pub fn request_context() -> Result<(SharedBackend, Parts), ApiError> {
+    match (use_context::<SharedBackend>(), use_context::<Parts>()) {
+        (Some(backend), Some(parts)) => Ok((backend, parts)),
+        _ => {
+            tracing::error!("server function called without backend or request in context");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+/// The signed-in user of this request, as resolved by the server's session middleware.
+pub fn principal(parts: &Parts) -> Option<Principal> {
+    parts.extensions.get::<Principal>().cloned()
+}
+
+/// Like [`principal`], but an error for anonymous requests.
+pub fn require_principal(parts: &Parts) -> Result<Principal, ApiError> {
+    principal(parts).ok_or_else(|| respond_with(&ApiError::Unauthorized))
+}
+
+/// Whether the request is a plain HTML form post (no WASM yet): those get the framework's
+/// redirect back to the form rather than a bare error status.
+fn is_form_post(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Sets the HTTP status (and `Retry-After`) of the current server-function response to
+/// match `err`, and hands the error back for returning.
+pub fn respond_with<E: HttpStatus + Clone>(err: &E) -> E {
+    if let (Some(res), Some(parts)) = (use_context::<ResponseOptions>(), use_context::<Parts>()) {
+        if let Some(secs) = err.retry_after_secs() {
+            res.insert_header(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if !is_form_post(&parts) {
+            if let Ok(status) = StatusCode::from_u16(err.status()) {
+                res.set_status(status);
+            }
+        }
+    }
+    err.clone()
+}

@@ -1,0 +1,117 @@
+//! Errors that cross the wire. Each carries its HTTP status so that a server function
+//! answers a script with a real status code while a plain form post still gets the
+//! framework's redirect back to the form (with the error encoded in the URL).
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+/// What a failed sign-in tells the client. Deliberately coarse: an unknown user and a wrong
+/// password are the same variant, with the same message and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum LoginError {
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
+    #[error("Too many failed sign-ins. Try again in {retry_after_secs} seconds.")]
+    Throttled { retry_after_secs: u64 },
+    #[error("Bad request: {0}")]
+    BadRequest(String),
+    #[error("Sign-in is unavailable right now. Try again shortly.")]
+    Unavailable,
+}
+
+/// The error of every other server function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApiError {
+    #[error("You are not signed in.")]
+    Unauthorized,
+    #[error("You are not allowed to do that.")]
+    Forbidden,
+    #[error("Bad request: {0}")]
+    BadRequest(String),
+    #[error("Something went wrong on the server.")]
+    Internal,
+}
+
+/// The HTTP face of an error.
+pub trait HttpStatus {
+    fn status(&self) -> u16;
+    fn retry_after_secs(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl HttpStatus for LoginError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::InvalidCredentials => 401,
+            Self::Throttled { .. } => 429,
+            Self::BadRequest(_) => 400,
+            Self::Unavailable => 503,
+        }
+    }
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+impl HttpStatus for ApiError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::BadRequest(_) => 400,
+            Self::Internal => 500,
+        }
+    }
+}
+
+/// Framework-level failures: undecodable arguments are the client's fault (400); the rest
+/// happen client-side or are server bugs. On the server, `Deserialization` means the
+/// request body could not be read (not UTF-8, cut off, over the limit); in the browser it
+/// means a response could not be read, which is not bad input.
+fn is_bad_input(err: &ServerFnErrorErr) -> Option<String> {
+    match err {
+        ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+            Some("malformed arguments".into())
+        }
+        ServerFnErrorErr::Deserialization(_) if cfg!(feature = "ssr") => {
+            Some("unreadable request body".into())
+        }
+        ServerFnErrorErr::UnsupportedRequestMethod(_) => Some("unsupported method".into()),
+        _ => None,
+    }
+}
+
+impl FromServerFnError for LoginError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        let err = match is_bad_input(&value) {
+            Some(msg) => Self::BadRequest(msg),
+            None => Self::Unavailable,
+        };
+        #[cfg(feature = "ssr")]
+        crate::backend::respond_with(&err);
+        err
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        let err = match is_bad_input(&value) {
+            Some(msg) => Self::BadRequest(msg),
+            None => Self::Internal,
+        };
+        #[cfg(feature = "ssr")]
+        crate::backend::respond_with(&err);
+        err
+    }
+}

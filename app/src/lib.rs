@@ -1,0 +1,90 @@
+#![forbid(unsafe_code)]
+//! Lookout's user interface: pages, components, server functions and the types they
+//! exchange. Compiled to WASM (`hydrate`) for the browser and natively (`ssr`) for the
+//! server, which renders every page before the WASM arrives.
+
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod dashboard;
+pub mod error;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="dark light"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    mark_hydrated();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/site.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/logo.svg"/>
+        <Meta name="description" content="Lookout: a secure, live monitoring dashboard."/>
+        <Title formatter=|page: String| if page.is_empty() { "Lookout".to_string() } else { format!("{page} · Lookout") }/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=StaticSegment("") view=dashboard::DashboardPage/>
+                <Route path=StaticSegment("login") view=SignInRoute/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn SignInRoute() -> impl IntoView {
+    view! {
+        <Title text="Sign in"/>
+        <auth::LoginPage/>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <main class="page">
+            <h1>"Not found"</h1>
+            <p>
+                "There is nothing at this address. " <a href="/">"Back to the dashboard"</a>
+            </p>
+        </main>
+    }
+}
+
+/// Sets `data-hydrated` on `<body>` once the WASM has taken over, so tests (and curious
+/// people) can tell a hydrated page from server-rendered HTML.
+fn mark_hydrated() {
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}

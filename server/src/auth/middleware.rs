@@ -1,0 +1,74 @@
+//! Request-time authentication: who is this request, and may it see this page?
+
+use crate::http::AppState;
+use app::auth::Principal;
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use http::{request::Parts, Extensions, StatusCode};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use tower_sessions::Session;
+
+/// The peer address of the connection. Proxies are not trusted for this (yet), so the
+/// throttle counts the address that actually connected.
+pub fn client_ip(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+}
+
+/// The request's session, as put there by the session layer.
+pub fn session(parts: &Parts) -> Option<Session> {
+    parts.extensions.get::<Session>().cloned()
+}
+
+/// Resolves the session to a [`Principal`] and puts it in the request's extensions, where
+/// handlers and server functions find it.
+pub async fn resolve_principal(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    match state.auth.principal_of(&session).await {
+        Ok(Some(principal)) => {
+            tracing::Span::current().record("user_id", principal.user_id);
+            req.extensions_mut().insert(principal);
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(error = %err, "cannot load session");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sessions are unavailable right now.",
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Pages need a signed-in user: anonymous visitors go to `/login?next=<where they were
+/// going>`, and a signed-in visitor of `/login` goes to the dashboard.
+/// Server functions (`/api/…`) check their own access and answer with status codes.
+pub async fn gate_pages(req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let signed_in = req.extensions().get::<Principal>().is_some();
+    let path = req.uri().path();
+    match (path == "/login", signed_in) {
+        (true, true) => Redirect::to("/").into_response(),
+        (false, false) => {
+            let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let next: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", target)
+                .finish();
+            Redirect::to(&format!("/login?{next}")).into_response()
+        }
+        _ => next.run(req).await,
+    }
+}

@@ -1,0 +1,180 @@
+//! The `lookout` command line: `serve` and the account commands, which work on the same
+//! database as a running server and take effect on it at once.
+
+use crate::{
+    auth::{password::Hasher, Auth},
+    config::{Config, DatabaseArgs, ServeArgs},
+    store::Db,
+    Application,
+};
+use anyhow::{bail, Context};
+use app::auth::Role;
+use clap::{Parser, Subcommand};
+use rand::{distr::Alphanumeric, Rng};
+use std::io::BufRead;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lookout",
+    version,
+    about = "A secure, live monitoring dashboard."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    User {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin a random password is printed once.
+    Add {
+        name: String,
+        #[arg(long, default_value = "viewer")]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Remove an account and end its sessions.
+    Remove { name: String },
+    /// Set a new password and end every session of the account.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List an account's live sessions.
+    Sessions { name: String },
+    /// End every session of an account.
+    Revoke { name: String },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::from_args(args)?;
+            let app = Application::build(config).await?;
+            app.run_until_signal().await
+        }
+        Command::User { db, command } => run_user(Config::new(db.database_url), command).await,
+    }
+}
+
+async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    let auth = Auth::new(
+        db.clone(),
+        Hasher::new(1).map_err(|e| anyhow::anyhow!(e))?,
+        config.throttle,
+        config.sessions,
+        config.password_min_chars,
+    );
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let (password, generated) = password_from(password_stdin)?;
+            let name = auth.add_user(&name, role, password.clone()).await?;
+            println!("created {role} {name}");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        UserCommand::List => {
+            println!("{:<32} {:<8} created", "username", "role");
+            for user in db.list_users().await? {
+                println!(
+                    "{:<32} {:<8} {}",
+                    user.username,
+                    user.role,
+                    format_time(user.created_at)
+                );
+            }
+        }
+        UserCommand::Remove { name } => {
+            auth.remove_user(&name).await?;
+            println!("removed {name}; its sessions have ended");
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let (password, generated) = password_from(password_stdin)?;
+            let ended = auth.change_password(&name, password.clone()).await?;
+            println!("password changed; {ended} session(s) ended");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        UserCommand::Sessions { name } => {
+            println!("{:<25} {:<25} expires", "signed in", "last seen");
+            for s in auth.sessions_of(&name).await? {
+                println!(
+                    "{:<25} {:<25} {}",
+                    format_time(s.created_at),
+                    format_time(s.last_seen),
+                    format_time(s.expires_at)
+                );
+            }
+        }
+        UserCommand::Revoke { name } => {
+            let ended = auth.revoke_sessions(&name).await?;
+            println!("{ended} session(s) of {name} ended");
+        }
+    }
+    Ok(())
+}
+
+/// A password from stdin's first line, or a fresh random one (and whether it was generated).
+fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !stdin {
+        return Ok((random_password(), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok((password, false))
+}
+
+/// 20 random alphanumerics: about 119 bits.
+pub fn random_password() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}

@@ -1,0 +1,118 @@
+//! The axum application: routes, layers and the Leptos integration.
+
+mod assets;
+pub mod security;
+
+use crate::auth::{
+    middleware::{gate_pages, resolve_principal},
+    Auth,
+};
+use app::{backend::SharedBackend, shell, App};
+use axum::{
+    body::Body,
+    extract::{FromRef, Request},
+    handler::HandlerWithoutStateExt,
+    middleware::{from_fn, from_fn_with_state},
+    routing::get,
+    Router,
+};
+use http::header;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use security::SecurityPolicy;
+use std::sync::Arc;
+use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_sessions::{SessionManagerLayer, SessionStore};
+
+/// Largest request body anywhere; server functions get a tighter cap.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_SERVER_FN_BODY_BYTES: usize = 16 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<Auth>,
+    pub backend: SharedBackend,
+    pub leptos: LeptosOptions,
+    pub security: Arc<SecurityPolicy>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// Context for every Leptos render and server function: the backend, and the page's
+/// CSP with the nonce Leptos gives its hydration scripts.
+fn leptos_context(state: &AppState) -> impl Fn() + Clone + Send + 'static {
+    let backend = state.backend.clone();
+    let security = state.security.clone();
+    move || {
+        provide_context(backend.clone());
+        if let (Some(nonce), Some(res)) =
+            (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+        {
+            if let Some(csp) = security.csp_with_nonce(&nonce) {
+                res.insert_header(header::CONTENT_SECURITY_POLICY, csp);
+            }
+        }
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The whole HTTP surface. `leptos_routes_with_context` mounts the pages and every
+/// server function (`/api/fn/*`, POST), all with the same context.
+pub fn router<Store: SessionStore + Clone>(
+    state: AppState,
+    sessions: SessionManagerLayer<Store>,
+) -> Router {
+    let context = leptos_context(&state);
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        })
+        .route_layer(from_fn(gate_pages))
+        .route_layer(RequestBodyLimitLayer::new(MAX_SERVER_FN_BODY_BYTES));
+    // Only pages and server functions need the session; static files do not touch the
+    // database.
+    let dynamic = pages
+        .layer(from_fn_with_state(state.clone(), resolve_principal))
+        .layer(sessions);
+    let not_found = {
+        let render = leptos_axum::render_app_to_stream_with_context(context, {
+            let options = state.leptos.clone();
+            move || shell(options.clone())
+        });
+        (move |req: Request<Body>| render(req)).into_service()
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(dynamic)
+        .merge(assets::site(&state.leptos, not_found))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(
+            state.security.clone(),
+            security::reject_cross_origin,
+        ))
+        .layer(from_fn_with_state(
+            state.security.clone(),
+            security::security_headers,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = req.uri().path(),
+                    user_id = tracing::field::Empty,
+                )
+            }),
+        )
+        .with_state(state)
+}

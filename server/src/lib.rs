@@ -1,0 +1,247 @@
+#![forbid(unsafe_code)]
+//! Lookout's server: configuration, HTTP, accounts, sessions and storage. `main.rs` only
+//! parses the command line and calls [`cli::run`].
+
+pub mod auth;
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod host;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+use crate::{
+    auth::{password::Hasher, Auth},
+    backend::ServerBackend,
+    config::Config,
+    http::{security::SecurityPolicy, AppState},
+    store::{sessions::SqlSessionStore, Db},
+};
+use anyhow::Context;
+use app::auth::Role;
+use leptos::prelude::LeptosOptions;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_sessions::{
+    cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
+};
+
+/// A configured, bound server, ready to run. Tests build one on port 0.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+    db: Db,
+    store: SqlSessionStore,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        let hasher = {
+            let n = config.hash_concurrency;
+            tokio::task::spawn_blocking(move || Hasher::new(n))
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?
+        };
+        let auth = Arc::new(Auth::new(
+            db.clone(),
+            hasher,
+            config.throttle.clone(),
+            config.sessions.clone(),
+            config.password_min_chars,
+        ));
+        create_first_admin(&db, &auth, config.admin_password.clone()).await?;
+
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let leptos = leptos_options(addr);
+        let dev_reload = std::env::var_os("LEPTOS_WATCH").map(|_| leptos.reload_port);
+        let security = Arc::new(SecurityPolicy::new(
+            config.public_origin.clone(),
+            dev_reload,
+        ));
+
+        let store = SqlSessionStore::new(db.clone());
+        let secure = config.secure_cookies();
+        let idle =
+            time::Duration::try_from(config.sessions.idle).context("--session-idle is too long")?;
+        let sessions = SessionManagerLayer::new(store.clone())
+            .with_name(if secure {
+                "__Host-lookout_session"
+            } else {
+                "lookout_session"
+            })
+            .with_secure(secure)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(idle))
+            // Save on every request, so that activity pushes the idle expiry forward.
+            .with_always_save(true);
+
+        let state = AppState {
+            backend: Arc::new(ServerBackend { auth: auth.clone() }),
+            auth,
+            leptos,
+            security,
+        };
+        let router = http::router(state, sessions);
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            db,
+            store,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Cancel this token to stop the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        let sweeper = tokio::spawn({
+            let store = self.store.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = every_minute.tick() => {
+                            if let Err(e) = store.delete_expired().await {
+                                tracing::error!(error = %e, "cannot delete expired sessions");
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        tracing::info!("Lookout listening on http://{}", self.addr);
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("server failed")?;
+        sweeper.abort();
+        Ok(())
+    }
+
+    /// Runs until Ctrl-C or SIGTERM.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let token = self.shutdown_token();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            token.cancel();
+        });
+        self.run_until_stopped().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// On first start (no users at all), creates `admin` with `LOOKOUT_ADMIN_PASSWORD` or a
+/// random password printed once to the terminal, never to the log.
+async fn create_first_admin(db: &Db, auth: &Auth, password: Option<String>) -> anyhow::Result<()> {
+    if db.count_users().await? > 0 {
+        return Ok(());
+    }
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(cli::random_password);
+    auth.add_user("admin", Role::Admin, password.clone())
+        .await
+        .context(
+            "cannot create the first admin (is LOOKOUT_ADMIN_PASSWORD at least 8 characters?)",
+        )?;
+    if generated {
+        println!("\n  First start: created user `admin` with password  {password}\n  It is shown only this once. Change it with `lookout user passwd admin`.\n");
+    } else {
+        tracing::info!(
+            "first start: created user admin with the password from LOOKOUT_ADMIN_PASSWORD"
+        );
+    }
+    Ok(())
+}
+
+/// Leptos' options: the site as cargo-leptos built it. Without cargo-leptos' environment
+/// the site is looked for beside the binary (`target/release/lookout` → `target/site`).
+fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from));
+    let site_root = env("LEPTOS_SITE_ROOT").unwrap_or_else(|| {
+        exe_dir
+            .as_ref()
+            .and_then(|d| d.parent())
+            .map(|d| d.join("site"))
+            .filter(|d| d.is_dir())
+            .map_or_else(|| "target/site".to_string(), |d| d.display().to_string())
+    });
+    let hash_file = env("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|| "hash.txt".into());
+    let hash_files = env("LEPTOS_HASH_FILES").map_or_else(
+        || {
+            exe_dir
+                .as_ref()
+                .is_some_and(|d| d.join(&hash_file).is_file())
+        },
+        |v| v == "true",
+    );
+    let output_name = env("LEPTOS_OUTPUT_NAME")
+        .or_else(|| option_env!("LEPTOS_OUTPUT_NAME").map(String::from))
+        .unwrap_or_else(|| "site".into());
+    LeptosOptions::builder()
+        .output_name(output_name)
+        .site_root(site_root)
+        .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into()))
+        .site_addr(addr)
+        .reload_port(
+            env("LEPTOS_RELOAD_PORT")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(3001),
+        )
+        .hash_files(hash_files)
+        .hash_file(hash_file.into())
+        .build()
+}

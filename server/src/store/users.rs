@@ -1,0 +1,138 @@
+//! The `users` table.
+
+use super::{unix_now, Db};
+use app::auth::{Role, Username};
+use sqlx::Row;
+
+/// A stored account. `password_hash` is an argon2id PHC string.
+#[derive(Clone)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserStoreError {
+    #[error("a user named {0} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: role
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const COLUMNS: &str = "id, username, password_hash, role, created_at";
+
+impl Db {
+    pub async fn count_users(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(self.pool())
+            .await
+    }
+
+    pub async fn create_user(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<i64, UserStoreError> {
+        let now = unix_now();
+        let result = sqlx::query(
+            "INSERT INTO users (username, password_hash, role, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(username.as_str())
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(self.pool())
+        .await;
+        match result {
+            Ok(done) => Ok(done.last_insert_rowid()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(UserStoreError::Exists(username.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user_by_name(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserRecord>, sqlx::Error> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+            .bind(username.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, sqlx::Error> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, sqlx::Error> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Removes the account; its sessions go with it (foreign key cascade).
+    pub async fn remove_user(&self, username: &Username) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM users WHERE username = ?")
+            .bind(username.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn set_password_hash(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(unix_now())
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

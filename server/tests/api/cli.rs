@@ -1,0 +1,142 @@
+//! The account commands, run as a separate process against a running server's database.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::{
+    io::Write,
+    process::{Command, Output, Stdio},
+};
+
+fn lookout(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(args)
+        .env("LOOKOUT_DATABASE_URL", &app.config.database_url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lookout");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("lookout output")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn user_add_with_password_stdin_creates_an_account_that_can_sign_in() {
+    let app = spawn_app().await;
+    ok(lookout(
+        &app,
+        &["user", "add", "Carol", "--password-stdin"],
+        Some("carol-password-1\n"),
+    ));
+    let res = app.login("carol", "carol-password-1").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let listed = ok(lookout(&app, &["user", "list"], None));
+    assert!(
+        listed.contains("carol") && listed.contains("viewer"),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn user_add_refuses_short_passwords_and_duplicates() {
+    let app = spawn_app().await;
+    let short = lookout(
+        &app,
+        &["user", "add", "dave", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+    let dup = lookout(
+        &app,
+        &["user", "add", "admin", "--password-stdin"],
+        Some("another-password\n"),
+    );
+    assert!(!dup.status.success());
+}
+
+#[tokio::test]
+async fn user_add_without_stdin_prints_a_generated_password_once() {
+    let app = spawn_app().await;
+    let out = ok(lookout(
+        &app,
+        &["user", "add", "erin", "--role", "admin"],
+        None,
+    ));
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once): "))
+        .expect(&out);
+    assert_eq!(app.login("erin", password).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn user_passwd_ends_the_running_servers_sessions() {
+    let app = spawn_app().await;
+    let cookie = app.admin_cookie().await;
+    let out = ok(lookout(
+        &app,
+        &["user", "passwd", "admin", "--password-stdin"],
+        Some("a-new-password\n"),
+    ));
+    assert!(out.contains("1 session(s) ended"), "{out}");
+    assert!(!app.is_signed_in(&cookie).await);
+    assert_eq!(
+        app.login(ADMIN, ADMIN_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(ADMIN, "a-new-password").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn user_remove_ends_the_running_servers_sessions() {
+    let app = spawn_app().await;
+    ok(lookout(
+        &app,
+        &["user", "add", "frank", "--password-stdin"],
+        Some("frank-password\n"),
+    ));
+    let res = app.login("frank", "frank-password").await;
+    let cookie = session_cookie(&res).unwrap();
+    assert!(app.is_signed_in(&cookie).await);
+    ok(lookout(&app, &["user", "remove", "frank"], None));
+    assert!(!app.is_signed_in(&cookie).await);
+    assert_eq!(
+        app.login("frank", "frank-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn user_sessions_lists_and_user_revoke_ends_them_all() {
+    let app = spawn_app().await;
+    let first = app.admin_cookie().await;
+    let second = app.admin_cookie().await;
+    let listed = ok(lookout(&app, &["user", "sessions", "admin"], None));
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    let out = ok(lookout(&app, &["user", "revoke", "admin"], None));
+    assert!(out.contains("2 session(s)"), "{out}");
+    assert!(!app.is_signed_in(&first).await);
+    assert!(!app.is_signed_in(&second).await);
+}

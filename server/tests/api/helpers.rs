@@ -1,0 +1,163 @@
+//! A real Lookout on port 0 with a fresh SQLite database per test.
+
+use lookout::{config::Config, Application};
+use reqwest::{header, redirect, Client, Response, StatusCode};
+use std::{net::IpAddr, net::SocketAddr, path::PathBuf, sync::Arc};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const COOKIE: &str = "lookout_session";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub config: Config,
+    dir: Arc<TempDir>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let mut config = Config::new(format!(
+        "sqlite://{}",
+        dir.path().join("lookout.db").display()
+    ));
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    config.hash_concurrency = 2;
+    tweak(&mut config);
+    start(config, dir).await
+}
+
+async fn start(config: Config, dir: Arc<TempDir>) -> TestApp {
+    let app = Application::build(config.clone()).await.expect("build app");
+    let addr = app.addr();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        config,
+        dir,
+        shutdown,
+        handle,
+    }
+}
+
+/// A client that shows redirects instead of following them, holds no cookies of its
+/// own, and connects from `local` (any 127.x address works on loopback).
+pub fn client_from(local: Option<IpAddr>) -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .local_address(local)
+        .build()
+        .expect("client")
+}
+
+/// `name=value` of the session cookie a response sets, if any.
+pub fn session_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{COOKIE}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .filter(|c| c.len() > COOKIE.len() + 1)
+}
+
+pub fn location(res: &Response) -> Option<&str> {
+    res.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("lookout.db")
+    }
+
+    /// Posts the sign-in server function as the hydrated app does.
+    pub async fn login_from(
+        &self,
+        local: Option<IpAddr>,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        client_from(local)
+            .post(self.url("/api/fn/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.login_from(None, username, password).await
+    }
+
+    /// Signs in as admin and returns the session cookie.
+    pub async fn admin_cookie(&self) -> String {
+        let res = self.login(ADMIN, ADMIN_PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "admin sign-in");
+        session_cookie(&res).expect("session cookie")
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut req = client_from(None).get(self.url(path));
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
+        }
+        req.send().await.expect("GET")
+    }
+
+    pub async fn post_fn(&self, name: &str, cookie: Option<&str>) -> Response {
+        let mut req = client_from(None)
+            .post(self.url(&format!("/api/fn/{name}")))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("");
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
+        }
+        req.send().await.expect("POST")
+    }
+
+    /// Whether `cookie` opens the dashboard (rather than redirecting to sign-in).
+    pub async fn is_signed_in(&self, cookie: &str) -> bool {
+        let res = self.get("/", Some(cookie)).await;
+        match res.status() {
+            StatusCode::OK => true,
+            StatusCode::SEE_OTHER => false,
+            other => panic!("unexpected status {other} for /"),
+        }
+    }
+
+    pub async fn assert_still_serving(&self) {
+        let res = self.get("/healthz", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    pub async fn stop(self) -> (Config, Arc<TempDir>) {
+        self.shutdown.cancel();
+        self.handle
+            .await
+            .expect("server task")
+            .expect("server result");
+        (self.config, self.dir)
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    pub async fn restart(self) -> TestApp {
+        let (config, dir) = self.stop().await;
+        start(config, dir).await
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on port 0, a fresh SQLite database per test, spoken
+//! to over HTTP like a browser or a script would.
+
+mod cli;
+mod helpers;
+mod hostile_input;
+mod pages;
+mod sessions;
+mod sign_in;

@@ -10,10 +10,10 @@ pub mod dashboard;
 pub mod error;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -26,7 +26,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="dark light"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options=options.clone()/>
+                <HashedStylesheet options id="leptos"/>
                 <MetaTags/>
             </head>
             <body>
@@ -41,13 +42,14 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     mark_hydrated();
     view! {
-        <Stylesheet id="leptos" href="/pkg/site.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/logo.svg"/>
         <Meta name="description" content="Lookout: a secure, live monitoring dashboard."/>
         <Title formatter=|page: String| if page.is_empty() { "Lookout".to_string() } else { format!("{page} · Lookout") }/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=dashboard::DashboardPage/>
+                // Async: the whole page is rendered before it is sent, so it reads
+                // complete without JavaScript (out-of-order streaming needs a script).
+                <Route path=StaticSegment("") view=dashboard::DashboardPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=SignInRoute/>
             </Routes>
         </Router>

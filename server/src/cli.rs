@@ -9,7 +9,7 @@ use crate::{
 };
 use anyhow::{bail, Context};
 use app::auth::Role;
-use clap::{Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use rand::{distr::Alphanumeric, Rng};
 use std::io::BufRead;
 
@@ -20,8 +20,9 @@ use std::io::BufRead;
     about = "A secure, live monitoring dashboard."
 )]
 pub struct Cli {
+    /// Without a command, `lookout` serves (as `cargo leptos watch` runs it).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +67,15 @@ pub enum UserCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let command = match cli.command {
+        Some(command) => command,
+        // `serve`, with its settings from the environment only.
+        None => {
+            let matches = ServeArgs::augment_args(clap::Command::new("lookout")).try_get_matches_from(["lookout"])?;
+            Command::Serve(ServeArgs::from_arg_matches(&matches)?)
+        }
+    };
+    match command {
         Command::Serve(args) => {
             let config = Config::from_args(args)?;
             let app = Application::build(config).await?;

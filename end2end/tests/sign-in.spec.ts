@@ -39,20 +39,20 @@ test("sign in through the form, see the dashboard, sign out, and the old cookie 
 });
 
 test.describe("refused sign-ins", () => {
+  // A refused sign-in is a 401, which Chromium logs as a failed resource load.
   test.use({ expectedStatuses: [401] });
 
   test("a wrong password and an unknown user show the same generic message", async ({ page }) => {
-  await page.goto("/login");
-  await hydrated(page);
-  await signIn(page, ADMIN, "not-the-password");
-  const alert = page.getByRole("alert");
-  await expect(alert).toHaveText("Invalid username or password.");
-  await expect(page).toHaveURL(/\/login/);
+    await page.goto("/login");
+    await hydrated(page);
+    await signIn(page, ADMIN, "not-the-password");
+    await expect(page.getByRole("alert")).toHaveText("Invalid username or password.");
+    await expect(page).toHaveURL(/\/login/);
 
-  await page.goto("/login");
-  await hydrated(page);
-  await signIn(page, "nobody-at-all", "not-the-password");
-  await expect(page.getByRole("alert")).toHaveText("Invalid username or password.");
+    await page.goto("/login");
+    await hydrated(page);
+    await signIn(page, "nobody-at-all", "not-the-password");
+    await expect(page.getByRole("alert")).toHaveText("Invalid username or password.");
   });
 });
 

@@ -71,7 +71,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(command) => command,
         // `serve`, with its settings from the environment only.
         None => {
-            let matches = ServeArgs::augment_args(clap::Command::new("lookout")).try_get_matches_from(["lookout"])?;
+            let matches = ServeArgs::augment_args(clap::Command::new("lookout"))
+                .try_get_matches_from(["lookout"])?;
             Command::Serve(ServeArgs::from_arg_matches(&matches)?)
         }
     };

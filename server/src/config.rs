@@ -41,7 +41,8 @@ pub struct ServeArgs {
     /// Sign out this long after sign-in, however active (e.g. `12h`).
     #[arg(long, env = "LOOKOUT_SESSION_MAX", default_value = "12h", value_parser = humantime::parse_duration)]
     pub session_max: Duration,
-    /// Failed sign-ins per account and client address before a lockout.
+    /// Failed sign-ins per account and client address before a lockout. An account from all
+    /// addresses gets 4× this before a short lockout; one address over all accounts 10×.
     #[arg(long, env = "LOOKOUT_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
     /// First lockout after too many failures; doubles with each further failure, up to 15 min.
@@ -144,7 +145,7 @@ impl Config {
             idle: args.session_idle,
             max: args.session_max,
         };
-        config.throttle.max_failures = args.login_max_failures;
+        config.throttle = ThrottlePolicy::with_max_failures(args.login_max_failures);
         config.throttle.base_lockout = args.login_lockout;
         config.password_min_chars = args.password_min_length.max(app::auth::PASSWORD_MIN_CHARS);
         config.hash_concurrency = args

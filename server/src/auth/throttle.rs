@@ -31,17 +31,25 @@ pub struct ThrottlePolicy {
     pub ip_failures: u32,
 }
 
-impl Default for ThrottlePolicy {
-    fn default() -> Self {
+impl ThrottlePolicy {
+    /// The policy for `max_failures` misses per account and IP; the account-wide and
+    /// per-IP thresholds scale with it.
+    pub fn with_max_failures(max_failures: u32) -> Self {
         Self {
-            max_failures: 5,
+            max_failures,
             base_lockout: Duration::from_secs(30),
             max_lockout: Duration::from_secs(15 * 60),
             window: Duration::from_secs(15 * 60),
-            account_failures: 20,
+            account_failures: max_failures.saturating_mul(4),
             account_lockout: Duration::from_secs(60),
-            ip_failures: 50,
+            ip_failures: max_failures.saturating_mul(10),
         }
+    }
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self::with_max_failures(5)
     }
 }
 

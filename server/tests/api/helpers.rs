@@ -2,7 +2,7 @@
 
 use lookout::{config::Config, Application};
 use reqwest::{header, redirect, Client, Response, StatusCode};
-use std::{net::IpAddr, net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::IpAddr, net::SocketAddr, sync::Arc};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -80,10 +80,6 @@ pub fn location(res: &Response) -> Option<&str> {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
-    }
-
-    pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("lookout.db")
     }
 
     /// Posts the sign-in server function as the hydrated app does.

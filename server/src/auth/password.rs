@@ -10,7 +10,6 @@ use argon2::{
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 /// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
 pub const MEMORY_KIB: u32 = 19_456;
@@ -116,7 +115,6 @@ impl Hasher {
         let params = self.params.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(|| work(&params)))
-            .instrument(tracing::Span::current())
             .await
             .map_err(|e| HashError::Internal(e.to_string()))?
     }

@@ -68,9 +68,12 @@ impl SecurityPolicy {
         if matches!(fetch_site, Some("same-origin" | "none")) {
             return false;
         }
-        match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            Some(origin) => !self.is_own_origin(origin, headers),
-            None => fetch_site.is_some() || headers.contains_key(header::ORIGIN),
+        match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+            Some(Ok(origin)) => !self.is_own_origin(origin, headers),
+            // An Origin that is not even text is not ours.
+            Some(Err(_)) => true,
+            // A browser that said `same-site`/`cross-site` but sent no Origin.
+            None => fetch_site.is_some(),
         }
     }
 

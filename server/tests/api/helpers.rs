@@ -97,6 +97,15 @@ impl TestApp {
             .expect("login request")
     }
 
+    /// Posts the sign-in form with extra request headers, as a browser or a script would.
+    pub async fn login_with(&self, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Response {
+        let mut req = client_from(None).post(self.url("/api/fn/login")).form(form);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.send().await.expect("login request")
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.login_from(None, username, password).await
     }

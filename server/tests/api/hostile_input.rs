@@ -70,13 +70,12 @@ async fn a_cross_site_post_is_refused_even_with_good_credentials() {
         ("sec-fetch-site", "cross-site"),
         ("origin", "null"),
     ] {
-        let res = client_from(None)
-            .post(app.url("/api/fn/login"))
-            .header(name, value)
-            .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
-            .send()
-            .await
-            .unwrap();
+        let res = app
+            .login_with(
+                &[(name, value)],
+                &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}: {value}");
         assert!(session_cookie(&res).is_none());
     }
@@ -101,14 +100,15 @@ async fn a_cross_site_sign_out_does_not_end_the_session() {
 #[tokio::test]
 async fn a_same_origin_browser_post_is_accepted() {
     let app = spawn_app().await;
-    let res = client_from(None)
-        .post(app.url("/api/fn/login"))
-        .header(header::ORIGIN, format!("http://{}", app.addr))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .login_with(
+            &[
+                ("origin", &format!("http://{}", app.addr)),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 

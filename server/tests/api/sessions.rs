@@ -30,13 +30,12 @@ async fn an_https_public_origin_makes_the_cookie_secure_with_the_host_prefix() {
             Some(lookout::config::PublicOrigin::parse("https://lookout.example.com").unwrap())
     })
     .await;
-    let res = client_from(None)
-        .post(app.url("/api/fn/login"))
-        .header(header::ORIGIN, "https://lookout.example.com")
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .login_with(
+            &[("origin", "https://lookout.example.com")],
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let set_cookie = res.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(
@@ -54,13 +53,12 @@ async fn signing_in_issues_a_new_session_id_and_retires_the_old_one() {
     let app = spawn_app().await;
     let first = app.admin_cookie().await;
     // Sign in again while holding the first session (as a planted cookie would be held).
-    let res = client_from(None)
-        .post(app.url("/api/fn/login"))
-        .header(header::COOKIE, &first)
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .login_with(
+            &[("cookie", &first)],
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
     let second = session_cookie(&res).expect("a new cookie");
     assert_ne!(first, second);
     assert!(

@@ -113,16 +113,16 @@ async fn sign_in_redirects_only_to_same_site_paths() {
         ("//evil.example/x", "/"),
         ("https://evil.example", "/"),
     ] {
-        let res = client_from(None)
-            .post(app.url("/api/fn/login"))
-            .form(&[
-                ("username", ADMIN),
-                ("password", ADMIN_PASSWORD),
-                ("next", next),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let res = app
+            .login_with(
+                &[],
+                &[
+                    ("username", ADMIN),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
         assert_eq!(location(&res), Some(expected), "next={next}");
     }
 }
@@ -130,14 +130,12 @@ async fn sign_in_redirects_only_to_same_site_paths() {
 #[tokio::test]
 async fn a_plain_form_post_is_redirected_back_with_the_generic_error() {
     let app = spawn_app().await;
-    let res = client_from(None)
-        .post(app.url("/api/fn/login"))
-        .header(header::ACCEPT, "text/html")
-        .header(header::REFERER, app.url("/login"))
-        .form(&[("username", ADMIN), ("password", "wrong-password")])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .login_with(
+            &[("accept", "text/html"), ("referer", &app.url("/login"))],
+            &[("username", ADMIN), ("password", "wrong-password")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     let back = location(&res).unwrap().to_string();
     assert!(
@@ -162,14 +160,12 @@ async fn a_plain_form_post_is_redirected_back_with_the_generic_error() {
 #[tokio::test]
 async fn a_plain_form_post_with_good_credentials_lands_on_the_dashboard() {
     let app = spawn_app().await;
-    let res = client_from(None)
-        .post(app.url("/api/fn/login"))
-        .header(header::ACCEPT, "text/html")
-        .header(header::REFERER, app.url("/login"))
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .login_with(
+            &[("accept", "text/html"), ("referer", &app.url("/login"))],
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(location(&res), Some("/"));
     assert!(app.is_signed_in(&session_cookie(&res).unwrap()).await);

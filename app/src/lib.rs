@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backend;
 pub mod dashboard;
 pub mod error;
+pub mod live;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};

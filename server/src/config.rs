@@ -1,7 +1,10 @@
 //! One typed configuration, built from flags and `LOOKOUT_*` environment variables.
 //! Every default is safe for production.
 
-use crate::auth::{throttle::ThrottlePolicy, SessionPolicy};
+use crate::{
+    auth::{throttle::ThrottlePolicy, SessionPolicy},
+    live::{sampler::name_part, LiveConfig},
+};
 use anyhow::{bail, Context};
 use std::{net::SocketAddr, time::Duration};
 
@@ -54,6 +57,15 @@ pub struct ServeArgs {
     /// Password hashes computed at once (each takes 19 MiB); default: the number of cores.
     #[arg(long, env = "LOOKOUT_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
+    /// How often this machine is sampled.
+    #[arg(long, env = "LOOKOUT_SAMPLE_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub sample_interval: Duration,
+    /// How much history each series keeps in memory.
+    #[arg(long, env = "LOOKOUT_RETENTION", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+    /// The name this machine's metrics appear under (default: its host name).
+    #[arg(long, env = "LOOKOUT_HOST_NAME")]
+    pub host_name: Option<String>,
 }
 
 /// The origin a browser uses to reach Lookout, as `scheme://host[:port]`.
@@ -103,6 +115,7 @@ pub struct Config {
     /// Password for the first-run `admin` account (`LOOKOUT_ADMIN_PASSWORD`); never a flag,
     /// so it does not show in the process list.
     pub admin_password: Option<String>,
+    pub live: LiveConfig,
 }
 
 fn default_hash_concurrency() -> usize {
@@ -124,6 +137,9 @@ impl Config {
             password_min_chars: app::auth::PASSWORD_MIN_CHARS,
             hash_concurrency: default_hash_concurrency(),
             admin_password: None,
+            live: LiveConfig::new(name_part(
+                &sysinfo::System::host_name().unwrap_or_else(|| "localhost".into()),
+            )),
         }
     }
 

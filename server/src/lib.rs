@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod host;
 pub mod http;
+pub mod live;
 pub mod store;
 pub mod telemetry;
 
@@ -16,6 +17,7 @@ use crate::{
     backend::ServerBackend,
     config::Config,
     http::{security::SecurityPolicy, AppState},
+    live::Live,
     store::{sessions::SqlSessionStore, Db},
 };
 use anyhow::Context;
@@ -28,6 +30,10 @@ use tower_sessions::{
     cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
 };
 
+/// How often open sockets are checked against the session store: a session ended
+/// anywhere closes its sockets within this (plus one round trip).
+const SOCKET_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A configured, bound server, ready to run. Tests build one on port 0.
 pub struct Application {
     listener: TcpListener,
@@ -35,6 +41,8 @@ pub struct Application {
     addr: SocketAddr,
     db: Db,
     store: SqlSessionStore,
+    live: Arc<Live>,
+    config: Config,
     shutdown: CancellationToken,
 }
 
@@ -85,11 +93,19 @@ impl Application {
             // Save on every request, so that activity pushes the idle expiry forward.
             .with_always_save(true);
 
+        let shutdown = CancellationToken::new();
+        let live = Arc::new(Live::new(
+            &config.live,
+            security.clone(),
+            config.sessions.max,
+            shutdown.clone(),
+        ));
         let state = AppState {
             backend: Arc::new(ServerBackend { auth: auth.clone() }),
             auth,
             leptos,
             security,
+            live: live.clone(),
         };
         let router = http::router(state, sessions);
         Ok(Self {
@@ -98,7 +114,9 @@ impl Application {
             addr,
             db,
             store,
-            shutdown: CancellationToken::new(),
+            live,
+            config,
+            shutdown,
         })
     }
 
@@ -134,6 +152,13 @@ impl Application {
                 }
             }
         });
+        tokio::spawn(self.live.clone().sample_this_host(self.config.live.clone()));
+        tokio::spawn(self.live.sockets.clone().watch(
+            self.db.clone(),
+            SOCKET_CHECK_PERIOD,
+            self.config.sessions.idle,
+            shutdown.clone(),
+        ));
         tracing::info!("Lookout listening on http://{}", self.addr);
         axum::serve(
             self.listener,

@@ -3,9 +3,12 @@
 mod assets;
 pub mod security;
 
-use crate::auth::{
-    middleware::{gate_pages, resolve_principal},
-    Auth,
+use crate::{
+    auth::{
+        middleware::{gate_pages, resolve_principal},
+        Auth,
+    },
+    live::{socket, Live},
 };
 use app::{backend::SharedBackend, shell, App};
 use axum::{
@@ -35,6 +38,13 @@ pub struct AppState {
     pub backend: SharedBackend,
     pub leptos: LeptosOptions,
     pub security: Arc<SecurityPolicy>,
+    pub live: Arc<Live>,
+}
+
+impl FromRef<AppState> for Arc<Live> {
+    fn from_ref(state: &AppState) -> Self {
+        state.live.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -81,6 +91,7 @@ pub fn router<Store: SessionStore + Clone>(
     // Only pages and server functions need the session; static files do not touch the
     // database.
     let dynamic = pages
+        .route("/ws", get(socket::upgrade))
         .layer(from_fn_with_state(state.clone(), resolve_principal))
         .layer(sessions);
     let not_found = {

@@ -77,6 +77,16 @@ impl SecurityPolicy {
         }
     }
 
+    /// Whether the request names an `Origin` that is not ours (for the WebSocket upgrade,
+    /// where browsers always send one; scripts send none and carry no victim's cookie).
+    pub fn is_foreign_origin(&self, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+            Some(Ok(origin)) => !self.is_own_origin(origin, headers),
+            Some(Err(_)) => true,
+            None => false,
+        }
+    }
+
     fn is_own_origin(&self, origin: &str, headers: &HeaderMap) -> bool {
         match &self.public_origin {
             Some(public) => origin.eq_ignore_ascii_case(public.as_str()),

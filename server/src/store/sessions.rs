@@ -46,7 +46,8 @@ impl SqlSessionStore {
     }
 }
 
-fn id_hash(id: &Id) -> String {
+/// How a session id is stored: SHA-256, base64. Never the id itself.
+pub fn id_hash(id: &Id) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(id.0.to_le_bytes()))
 }
 
@@ -183,5 +184,45 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Which of `hashes` are live sessions now.
+    pub async fn live_sessions_among(&self, hashes: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        let mut live = Vec::with_capacity(hashes.len());
+        // SQLite caps bound parameters; 500 at a time is far below every limit.
+        for chunk in hashes.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id_hash FROM sessions WHERE expires_at > ? AND id_hash IN ({marks})"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(unix_now());
+            for hash in chunk {
+                query = query.bind(hash);
+            }
+            live.extend(query.fetch_all(self.pool()).await?);
+        }
+        Ok(live)
+    }
+
+    /// Pushes the idle expiry of `hashes` to `idle` from now (never shortens it).
+    pub async fn extend_sessions(
+        &self,
+        hashes: &[String],
+        idle: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
+        let until =
+            unix_now().saturating_add(i64::try_from(idle.as_secs()).unwrap_or(i64::MAX / 2));
+        for chunk in hashes.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "UPDATE sessions SET expires_at = MAX(expires_at, ?), last_seen = ? WHERE id_hash IN ({marks})"
+            );
+            let mut query = sqlx::query(&sql).bind(until).bind(unix_now());
+            for hash in chunk {
+                query = query.bind(hash);
+            }
+            query.execute(self.pool()).await?;
+        }
+        Ok(())
     }
 }

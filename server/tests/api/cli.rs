@@ -7,7 +7,7 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-fn lookout(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub fn lookout(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lookout"))
         .args(args)
         .env("LOOKOUT_DATABASE_URL", &app.config.database_url)

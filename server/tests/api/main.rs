@@ -4,6 +4,7 @@
 mod cli;
 mod helpers;
 mod hostile_input;
+mod live;
 mod pages;
 mod sessions;
 mod sign_in;

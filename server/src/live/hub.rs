@@ -1,0 +1,149 @@
+//! The publisher: keeps history and hands every socket the same serialised frame.
+//! A tick is encoded once, whatever the number of sockets.
+
+use super::history::HostHistory;
+use app::live::{Point, ServerMessage};
+use axum::extract::ws::Utf8Bytes;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+};
+use tokio::sync::broadcast;
+
+/// A frame for every socket subscribed to `host` (or for all, when `host` is `None`).
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub host: Option<Arc<str>>,
+    pub text: Utf8Bytes,
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    hosts: RwLock<BTreeMap<String, HostHistory>>,
+    history_len: usize,
+    tx: broadcast::Sender<Frame>,
+}
+
+fn encode(message: &ServerMessage) -> Utf8Bytes {
+    // Our own enum of strings and numbers always serialises.
+    serde_json::to_string(message).unwrap_or_default().into()
+}
+
+impl Hub {
+    /// `history_len` points per series; `queue` frames may wait for a socket before it is
+    /// dropped as too slow.
+    pub fn new(history_len: usize, queue: usize) -> Self {
+        let (tx, _) = broadcast::channel(queue.max(1));
+        Self {
+            hosts: RwLock::default(),
+            history_len,
+            tx,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
+        self.tx.subscribe()
+    }
+
+    pub fn hosts(&self) -> Vec<String> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The recent history of one host, encoded for one socket; `None` for unknown hosts.
+    pub fn snapshot(&self, host: &str) -> Option<Utf8Bytes> {
+        let series: BTreeMap<String, Vec<Point>> = self
+            .hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)?
+            .snapshot();
+        Some(encode(&ServerMessage::Snapshot {
+            host: host.to_string(),
+            series,
+        }))
+    }
+
+    /// Records one tick of `host` and sends it to every subscribed socket.
+    pub fn publish(&self, host: &str, ts: i64, values: BTreeMap<String, f64>) {
+        let is_new = {
+            let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
+            let is_new = !hosts.contains_key(host);
+            hosts
+                .entry(host.to_string())
+                .or_default()
+                .record(ts, &values, self.history_len);
+            is_new
+        };
+        if is_new {
+            let _ = self.tx.send(Frame {
+                host: None,
+                text: encode(&ServerMessage::Hosts {
+                    hosts: self.hosts(),
+                }),
+            });
+        }
+        let text = encode(&ServerMessage::Samples {
+            host: host.to_string(),
+            ts,
+            values,
+        });
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(Frame {
+            host: Some(host.into()),
+            text,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_tick_is_encoded_once_and_shared_by_every_receiver() {
+        let hub = Hub::new(10, 8);
+        let (mut a, mut b) = (hub.subscribe(), hub.subscribe());
+        hub.publish("web-1", 1_000, BTreeMap::from([("cpu.total".into(), 12.5)]));
+        let (hosts_a, hosts_b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+        assert!(hosts_a.host.is_none() && hosts_b.host.is_none());
+        let (fa, fb) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+        assert_eq!(
+            fa.text.as_str(),
+            r#"{"type":"samples","host":"web-1","ts":1000,"values":{"cpu.total":12.5}}"#
+        );
+        // Same bytes, same allocation: no per-socket re-encoding.
+        assert_eq!(fa.text.as_str().as_ptr(), fb.text.as_str().as_ptr());
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_falls_behind_is_told_so() {
+        let hub = Hub::new(10, 2);
+        let mut slow = hub.subscribe();
+        for ts in 0..5 {
+            hub.publish("web-1", ts, BTreeMap::from([("x".into(), 1.0)]));
+        }
+        assert!(matches!(
+            slow.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+    }
+
+    #[test]
+    fn snapshots_hold_the_recent_history() {
+        let hub = Hub::new(2, 8);
+        for ts in 0..3 {
+            hub.publish("web-1", ts, BTreeMap::from([("x".into(), ts as f64)]));
+        }
+        let snap = hub.snapshot("web-1").unwrap();
+        assert_eq!(
+            snap.as_str(),
+            r#"{"type":"snapshot","host":"web-1","series":{"x":[[1,1.0],[2,2.0]]}}"#
+        );
+        assert!(hub.snapshot("nope").is_none());
+    }
+}

@@ -6,10 +6,17 @@ export const ADMIN_PASSWORD = process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-passw
 // Every test fails on a page error or a console error: CSP violations, failed loads and
 // hydration panics all show up there. Chromium also logs each 4xx answer to fetch; a test
 // that expects some (a refused sign-in is a 401) names those statuses in `expectedStatuses`.
-export const test = base.extend<{ consoleErrors: string[]; expectedStatuses: number[] }>({
+// A test that takes the server away on purpose lists the resulting messages in
+// `expectedConsole`.
+export const test = base.extend<{
+  consoleErrors: string[];
+  expectedStatuses: number[];
+  expectedConsole: RegExp | undefined;
+}>({
   expectedStatuses: [[], { option: true }],
+  expectedConsole: [undefined, { option: true }],
   consoleErrors: [
-    async ({ page, expectedStatuses }, use) => {
+    async ({ page, expectedStatuses, expectedConsole }, use) => {
       const errors: string[] = [];
       const expected = expectedStatuses.map(
         (s) => `Failed to load resource: the server responded with a status of ${s} `,
@@ -18,6 +25,7 @@ export const test = base.extend<{ consoleErrors: string[]; expectedStatuses: num
       page.on("console", (m) => {
         if (m.type() !== "error") return;
         if (expected.some((prefix) => m.text().startsWith(prefix))) return;
+        if (expectedConsole?.test(m.text())) return;
         errors.push(`console: ${m.text()}`);
       });
       await use(errors);
@@ -38,4 +46,13 @@ export async function signIn(page: Page, username: string, password: string) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** Signs in through the form and waits for the live stream. */
+export async function signInLive(page: Page, baseURL?: string) {
+  await page.goto(`${baseURL ?? ""}/login`);
+  await hydrated(page);
+  await signIn(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("signed-in-user")).toHaveText(ADMIN);
+  await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "live");
 }

@@ -51,3 +51,13 @@ pub async fn logout() -> Result<(), ApiError> {
     leptos_axum::redirect("/login");
     Ok(())
 }
+
+/// Whether the request's session is signed in. Answers 200 either way, so the live page
+/// can tell "signed out" from "server unreachable" without a failed request in the console.
+#[server(prefix = "/api/fn", endpoint = "signed_in")]
+pub async fn signed_in() -> Result<bool, ApiError> {
+    use crate::backend::{principal, request_context, respond_with};
+
+    let (_, parts) = request_context().map_err(|e| respond_with(&e))?;
+    Ok(principal(&parts).is_some())
+}

@@ -1,6 +1,7 @@
 //! The dashboard at `/`: who is signed in and what machine Lookout is watching.
 
 mod format;
+pub mod live;
 
 pub use format::{format_bytes, format_duration};
 
@@ -114,6 +115,7 @@ fn Dashboard(overview: Overview) -> impl IntoView {
                 />
                 <Tile label="Swap" value=swap/>
             </section>
+            <live::LiveCharts/>
         </main>
     }
 }

@@ -92,11 +92,23 @@ impl Sampler {
         v.insert("load.1".into(), load.one);
         v.insert("load.5".into(), load.five);
         v.insert("load.15".into(), load.fifteen);
+        let (mut rx, mut tx) = (0.0, 0.0);
         for (iface, data) in &self.networks {
+            let (r, t) = (
+                data.received() as f64 / secs,
+                data.transmitted() as f64 / secs,
+            );
+            if iface != "lo" {
+                rx += r;
+                tx += t;
+            }
             let iface = name_part(iface);
-            v.insert(format!("net.{iface}.rx"), data.received() as f64 / secs);
-            v.insert(format!("net.{iface}.tx"), data.transmitted() as f64 / secs);
+            v.insert(format!("net.{iface}.rx"), r);
+            v.insert(format!("net.{iface}.tx"), t);
         }
+        v.insert("net.rx".into(), rx);
+        v.insert("net.tx".into(), tx);
+        let (mut read, mut written) = (0.0, 0.0);
         for disk in &self.disks {
             let mount = name_part(&disk.mount_point().to_string_lossy());
             let (total, avail) = (disk.total_space(), disk.available_space());
@@ -107,12 +119,17 @@ impl Sampler {
                 );
             }
             let usage = disk.usage();
-            v.insert(format!("disk.{mount}.read"), usage.read_bytes as f64 / secs);
-            v.insert(
-                format!("disk.{mount}.write"),
+            let (r, w) = (
+                usage.read_bytes as f64 / secs,
                 usage.written_bytes as f64 / secs,
             );
+            read += r;
+            written += w;
+            v.insert(format!("disk.{mount}.read"), r);
+            v.insert(format!("disk.{mount}.write"), w);
         }
+        v.insert("disk.read".into(), read);
+        v.insert("disk.write".into(), written);
         v.insert("procs.count".into(), self.system.processes().len() as f64);
         v.insert("uptime".into(), System::uptime() as f64);
         v.retain(|name, value| app::live::is_valid_name(name) && value.is_finite());
@@ -143,6 +160,10 @@ mod tests {
             "mem.used",
             "mem.used_pct",
             "load.1",
+            "net.rx",
+            "net.tx",
+            "disk.read",
+            "disk.write",
             "procs.count",
             "uptime",
         ] {

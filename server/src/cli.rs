@@ -2,6 +2,7 @@
 //! database as a running server and take effect on it at once.
 
 use crate::{
+    access::tokens::Scope,
     auth::{password::Hasher, Auth},
     config::{Config, DatabaseArgs, ServeArgs},
     store::Db,
@@ -36,6 +37,27 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage API tokens (for `POST /api/v1/ingest` and the read API).
+    Token {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        name: String,
+        #[arg(long)]
+        scope: Scope,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until_signal().await
         }
         Command::User { db, command } => run_user(Config::new(db.database_url), command).await,
+        Command::Token { db, command } => run_token(&db.database_url, command).await,
     }
 }
 
@@ -148,6 +171,36 @@ async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Revoke { name } => {
             let ended = auth.revoke_sessions(&name).await?;
             println!("{ended} session(s) of {name} ended");
+        }
+    }
+    Ok(())
+}
+
+async fn run_token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
+    let db = Db::connect(database_url).await?;
+    match command {
+        TokenCommand::Create { name, scope } => {
+            let token = db.create_token(&name, scope).await?;
+            println!("created {scope} token {name}; it is shown only this once:");
+            println!("{}", token.expose());
+        }
+        TokenCommand::List => {
+            println!("{:<32} {:<7} {:<25} last used", "name", "scope", "created");
+            for t in db.list_tokens().await? {
+                let used = t
+                    .last_used_at
+                    .map_or_else(|| "never".to_string(), format_time);
+                println!(
+                    "{:<32} {:<7} {:<25} {used}",
+                    t.name,
+                    t.scope,
+                    format_time(t.created_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            db.revoke_token(&name).await?;
+            println!("revoked token {name}");
         }
     }
     Ok(())

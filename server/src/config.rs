@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// How much history each series keeps in memory.
     #[arg(long, env = "LOOKOUT_RETENTION", default_value = "15m", value_parser = humantime::parse_duration)]
     pub retention: Duration,
+    /// How far an ingested sample's timestamp may be from the server's clock.
+    #[arg(long, env = "LOOKOUT_INGEST_MAX_SKEW", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub ingest_max_skew: Duration,
     /// The name this machine's metrics appear under (default: its host name).
     #[arg(long, env = "LOOKOUT_HOST_NAME")]
     pub host_name: Option<String>,

@@ -2,6 +2,7 @@
 //! Lookout's server: configuration, HTTP, accounts, sessions and storage. `main.rs` only
 //! parses the command line and calls [`cli::run`].
 
+pub mod access;
 pub mod auth;
 pub mod backend;
 pub mod cli;
@@ -106,6 +107,7 @@ impl Application {
             leptos,
             security,
             live: live.clone(),
+            db: db.clone(),
         };
         let router = http::router(state, sessions);
         Ok(Self {

@@ -86,9 +86,6 @@ impl Auth {
     }
 
     /// Checks the credentials and binds a new session id to the user.
-    ///
-    /// Unknown users and wrong passwords take the same path through the hasher and give
-    /// the same error; throttled attempts are refused before any hashing.
     #[tracing::instrument(skip_all, fields(user = username.as_ref().map(Username::as_str), %ip))]
     pub async fn sign_in(
         &self,
@@ -96,6 +93,40 @@ impl Auth {
         ip: IpAddr,
         username: Option<Username>,
         password: Password,
+    ) -> Result<Principal, LoginError> {
+        let principal = self.check_password(username, password, ip).await?;
+        // A fresh id at the privilege change: no session fixation (ASVS 7.2.4).
+        session.cycle_id().await.map_err(|e| unavailable(&e))?;
+        let state = AuthState {
+            user_id: principal.user_id,
+            signed_in_at: unix_now(),
+        };
+        session
+            .insert(AUTH_KEY, state)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        self.db
+            .audit(
+                AuditEvent::LoginSuccess,
+                Some(&principal.username),
+                Some(ip),
+                None,
+            )
+            .await;
+        tracing::info!(user_id = principal.user_id, "signed in");
+        Ok(principal)
+    }
+
+    /// Checks a username and password (sign-in, or HTTP Basic on the API).
+    ///
+    /// Unknown users and wrong passwords take the same path through the hasher and give
+    /// the same error; throttled attempts are refused before any hashing. Failures are
+    /// audited here; successes by the caller.
+    pub async fn check_password(
+        &self,
+        username: Option<Username>,
+        password: Password,
+        ip: IpAddr,
     ) -> Result<Principal, LoginError> {
         let name = username.as_ref().map(Username::as_str);
         if let Err(wait) = self.throttle.check(name, ip) {
@@ -138,25 +169,6 @@ impl Auth {
                 Err(e) => tracing::warn!(error = %e, "cannot rehash password"),
             }
         }
-        // A fresh id at the privilege change: no session fixation (ASVS 7.2.4).
-        session.cycle_id().await.map_err(|e| unavailable(&e))?;
-        let state = AuthState {
-            user_id: user.id,
-            signed_in_at: unix_now(),
-        };
-        session
-            .insert(AUTH_KEY, state)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        self.db
-            .audit(
-                AuditEvent::LoginSuccess,
-                Some(&user.username),
-                Some(ip),
-                None,
-            )
-            .await;
-        tracing::info!(user_id = user.id, "signed in");
         Ok(Principal {
             user_id: user.id,
             username: user.username,

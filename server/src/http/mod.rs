@@ -8,15 +8,17 @@ use crate::{
         middleware::{gate_pages, resolve_principal},
         Auth,
     },
-    live::{socket, Live},
+    live::{api, socket, Live},
+    store::Db,
 };
 use app::{backend::SharedBackend, shell, App};
 use axum::{
     body::Body,
+    extract::DefaultBodyLimit,
     extract::{FromRef, Request},
     handler::HandlerWithoutStateExt,
     middleware::{from_fn, from_fn_with_state},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use http::header;
@@ -27,8 +29,8 @@ use std::sync::Arc;
 use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
-/// Largest request body anywhere; server functions get a tighter cap.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest request body of a page or server function (ingest has its own, larger cap;
+/// nothing else reads a body).
 const MAX_SERVER_FN_BODY_BYTES: usize = 16 * 1024;
 
 /// What every handler can reach.
@@ -39,6 +41,19 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub security: Arc<SecurityPolicy>,
     pub live: Arc<Live>,
+    pub db: Db,
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Auth> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Live> {
@@ -92,6 +107,13 @@ pub fn router<Store: SessionStore + Clone>(
     // database.
     let dynamic = pages
         .route("/ws", get(socket::upgrade))
+        .route(
+            "/api/v1/ingest",
+            // The body is read by the `Bytes` extractor, which enforces this cap with 413.
+            post(api::ingest).layer(DefaultBodyLimit::max(api::MAX_INGEST_BYTES)),
+        )
+        .route("/api/v1/hosts", get(api::hosts))
+        .route("/api/v1/hosts/{name}/latest", get(api::latest))
         .layer(from_fn_with_state(state.clone(), resolve_principal))
         .layer(sessions);
     let not_found = {
@@ -105,7 +127,6 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/healthz", get(healthz))
         .merge(dynamic)
         .merge(assets::site(&state.leptos, not_found))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(from_fn_with_state(
             state.security.clone(),
             security::reject_cross_origin,

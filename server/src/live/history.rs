@@ -54,6 +54,20 @@ impl HostHistory {
         }
     }
 
+    pub fn latest(&self) -> Option<(i64, BTreeMap<String, f64>)> {
+        let values: BTreeMap<String, f64> = self
+            .series
+            .iter()
+            .filter_map(|(name, ring)| Some((name.clone(), ring.points.back()?.1)))
+            .collect();
+        let ts = self
+            .series
+            .values()
+            .filter_map(|r| r.points.back().map(|p| p.0))
+            .max()?;
+        Some((ts, values))
+    }
+
     pub fn snapshot(&self) -> BTreeMap<String, Vec<Point>> {
         self.series
             .iter()

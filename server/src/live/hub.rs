@@ -68,6 +68,15 @@ impl Hub {
         }))
     }
 
+    /// The newest value of every series of `host`, with the newest timestamp among them.
+    pub fn latest(&self, host: &str) -> Option<(i64, BTreeMap<String, f64>)> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)?
+            .latest()
+    }
+
     /// Records one tick of `host` and sends it to every subscribed socket.
     pub fn publish(&self, host: &str, ts: i64, values: BTreeMap<String, f64>) {
         let is_new = {

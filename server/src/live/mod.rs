@@ -1,6 +1,7 @@
 //! Live data: this machine's sampler, the in-memory history, the fan-out hub and the
 //! `/ws` sockets that carry it to signed-in browsers.
 
+pub mod api;
 pub mod history;
 pub mod hub;
 pub mod registry;
@@ -25,6 +26,8 @@ pub struct LiveConfig {
     pub queue: usize,
     /// The name this machine's series are published under.
     pub host_name: String,
+    /// How far an ingested sample's timestamp may be from the server's clock.
+    pub max_skew: Duration,
 }
 
 impl LiveConfig {
@@ -34,6 +37,7 @@ impl LiveConfig {
             retention: Duration::from_secs(15 * 60),
             queue: 256,
             host_name,
+            max_skew: Duration::from_secs(5 * 60),
         }
     }
 
@@ -51,6 +55,7 @@ pub struct Live {
     pub sockets: Arc<Sockets>,
     pub security: Arc<SecurityPolicy>,
     pub stop: CancellationToken,
+    pub max_skew: Duration,
     session_max: Duration,
 }
 
@@ -66,6 +71,7 @@ impl Live {
             sockets: Arc::default(),
             security,
             stop,
+            max_skew: config.max_skew,
             session_max,
         }
     }

@@ -15,6 +15,8 @@ pub enum AuditEvent {
     UserCreated,
     UserRemoved,
     PasswordChanged,
+    TokenCreated,
+    TokenRevoked,
 }
 
 impl AuditEvent {
@@ -28,6 +30,8 @@ impl AuditEvent {
             Self::UserCreated => "user.created",
             Self::UserRemoved => "user.removed",
             Self::PasswordChanged => "user.password_changed",
+            Self::TokenCreated => "token.created",
+            Self::TokenRevoked => "token.revoked",
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn live_app() -> TestApp {
     spawn_app_with(|c| {
@@ -22,7 +22,7 @@ async fn live_app() -> TestApp {
     .await
 }
 
-async fn open(
+pub async fn open(
     app: &TestApp,
     cookie: Option<&str>,
     origin: Option<&str>,
@@ -60,7 +60,7 @@ async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
-async fn next_of_type(ws: &mut Ws, kind: &str) -> Value {
+pub async fn next_of_type(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let v = next_json(ws).await;
         if v["type"] == kind {

@@ -4,6 +4,7 @@
 mod cli;
 mod helpers;
 mod hostile_input;
+mod ingest;
 mod live;
 mod pages;
 mod sessions;

@@ -1,0 +1,3 @@
+//! Who may do what without a browser session: API tokens.
+
+pub mod tokens;

@@ -37,6 +37,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Sample this machine and push it to a Lookout server.
+    Agent(crate::agent::AgentArgs),
     /// Manage API tokens (for `POST /api/v1/ingest` and the read API).
     Token {
         #[command(flatten)]
@@ -106,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { db, command } => run_user(Config::new(db.database_url), command).await,
         Command::Token { db, command } => run_token(&db.database_url, command).await,
+        Command::Agent(args) => crate::agent::run(args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! parses the command line and calls [`cli::run`].
 
 pub mod access;
+pub mod agent;
 pub mod auth;
 pub mod backend;
 pub mod cli;

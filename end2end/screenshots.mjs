@@ -10,7 +10,7 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 for (const scheme of ["light", "dark"]) {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 640 }, colorScheme: scheme });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 1000 }, colorScheme: scheme });
   await page.goto(`${base}/login`);
   await page.locator("body[data-hydrated]").waitFor();
   await page.screenshot({ path: `${out}/sign-in-${scheme}.png` });
@@ -18,6 +18,9 @@ for (const scheme of ["light", "dark"]) {
   await page.getByLabel("Password").fill(process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByTestId("host-name").waitFor();
+  // Let the live charts fill for a few ticks.
+  await page.locator('[data-connection="live"]').waitFor();
+  await page.waitForTimeout(8000);
   await page.screenshot({ path: `${out}/dashboard-${scheme}.png` });
   await page.close();
 }

@@ -35,8 +35,11 @@ test("signing out in another tab turns this one to signed-out, then sign-in", as
 });
 
 test.describe("a server restart", () => {
-  // While the server is down the browser logs the refused socket and request.
-  test.use({ expectedConsole: /WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/ });
+  // While the server is down the browser logs the refused or broken socket and requests.
+  test.use({
+    expectedConsole:
+      /WebSocket connection to .* failed|net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|CONNECTION_CLOSED|SOCKET_NOT_CONNECTED|EMPTY_RESPONSE)/,
+  });
 
   // A port of this run's own, so a server left over from an aborted run cannot answer.
   const port = 20_000 + (process.pid % 10_000);

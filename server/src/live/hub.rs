@@ -22,6 +22,8 @@ pub struct Hub {
     hosts: RwLock<BTreeMap<String, HostHistory>>,
     history_len: usize,
     tx: broadcast::Sender<Frame>,
+    /// Encoded snapshots, shared by every socket that subscribes within one tick.
+    snapshots: std::sync::Mutex<BTreeMap<String, Utf8Bytes>>,
 }
 
 fn encode(message: &ServerMessage) -> Utf8Bytes {
@@ -38,6 +40,7 @@ impl Hub {
             hosts: RwLock::default(),
             history_len,
             tx,
+            snapshots: Default::default(),
         }
     }
 
@@ -54,18 +57,25 @@ impl Hub {
             .collect()
     }
 
-    /// The recent history of one host, encoded for one socket; `None` for unknown hosts.
+    /// The recent history of one host, encoded once per tick however many sockets ask;
+    /// `None` for unknown hosts.
     pub fn snapshot(&self, host: &str) -> Option<Utf8Bytes> {
+        let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = cache.get(host) {
+            return Some(cached.clone());
+        }
         let series: BTreeMap<String, Vec<Point>> = self
             .hosts
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(host)?
             .snapshot();
-        Some(encode(&ServerMessage::Snapshot {
+        let text = encode(&ServerMessage::Snapshot {
             host: host.to_string(),
             series,
-        }))
+        });
+        cache.insert(host.to_string(), text.clone());
+        Some(text)
     }
 
     /// The newest value of every series of `host`, with the newest timestamp among them.
@@ -88,6 +98,11 @@ impl Hub {
                 .record(ts, &values, self.history_len);
             is_new
         };
+        // After the history has the new tick, so a snapshot made from now on includes it.
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host);
         if is_new {
             let _ = self.tx.send(Frame {
                 host: None,
@@ -154,5 +169,16 @@ mod tests {
             r#"{"type":"snapshot","host":"web-1","series":{"x":[[1,1.0],[2,2.0]]}}"#
         );
         assert!(hub.snapshot("nope").is_none());
+        // Within a tick every socket shares one encoding; the next tick makes a new one.
+        assert_eq!(
+            hub.snapshot("web-1").unwrap().as_str().as_ptr(),
+            snap.as_str().as_ptr()
+        );
+        hub.publish("web-1", 3, BTreeMap::from([("x".into(), 3.0)]));
+        assert!(hub
+            .snapshot("web-1")
+            .unwrap()
+            .as_str()
+            .ends_with("[[2,2.0],[3,3.0]]}}"));
     }
 }

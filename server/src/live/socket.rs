@@ -25,6 +25,7 @@ use tracing::Instrument;
 /// Protocol-level cap: frames up to this are read, then refused by our own smaller cap
 /// with a clean 1009 rather than a torn connection.
 const MAX_WS_MESSAGE: usize = 64 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
 
 pub async fn upgrade(
     State(live): State<Arc<Live>>,
@@ -47,7 +48,11 @@ pub async fn upgrade(
         _ => return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response(),
     };
     let registration = live.sockets.register(id_hash(&id));
-    ws.max_message_size(MAX_WS_MESSAGE)
+    // Client frames are tiny: a small read buffer (tungstenite's default is 128 KiB per
+    // socket, allocated up front) keeps memory per idle dashboard low.
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("socket", user_id = principal.user_id);

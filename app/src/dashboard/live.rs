@@ -285,7 +285,22 @@ mod client {
         Duration::from_millis((ceiling * (0.2 + 0.8 * js_sys::Math::random())) as u64)
     }
 
+    /// An open socket keeps the session alive on the server, but only HTTP responses renew
+    /// the cookie's lifetime in the browser: renew it now and then, so a dashboard left
+    /// open on a wall can still reconnect after a network blip.
+    const COOKIE_RENEWAL: Duration = Duration::from_secs(5 * 60);
+
+    async fn renew_cookie(state: LiveState) {
+        while state.alive() {
+            gloo_timers::future::sleep(COOKIE_RENEWAL).await;
+            if state.connection.try_get_untracked() == Some(Connection::Live) {
+                let _ = crate::auth::signed_in().await;
+            }
+        }
+    }
+
     pub async fn run(state: LiveState) {
+        leptos::task::spawn_local(renew_cookie(state));
         let mut attempt = 0;
         loop {
             match connect(&state).await {

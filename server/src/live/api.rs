@@ -5,7 +5,8 @@
 use super::Live;
 use crate::{
     access::tokens::{ApiToken, Check, Scope},
-    auth::{middleware::client_ip, Auth},
+    auth::middleware::client_ip,
+    http::AppState,
     store::Db,
 };
 use app::{
@@ -14,10 +15,10 @@ use app::{
 };
 use axum::{
     body::Bytes,
-    extract::{Path, State},
-    http::{header, HeaderMap, StatusCode},
+    extract::{FromRequestParts, Path, State},
+    http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Extension, Json,
+    Json,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use serde::Deserialize;
@@ -165,76 +166,60 @@ pub async fn ingest(
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
 }
 
-/// Who may read: a signed-in session, a `read` token, or HTTP Basic from loopback (Basic
-/// sends the password in the clear, so only where nothing can listen in).
-async fn may_read(
-    auth: &Auth,
-    db: &Db,
-    principal: Option<Principal>,
-    headers: &HeaderMap,
-    ext: &http::Extensions,
-) -> Result<(), ApiError> {
-    if principal.is_some() {
-        return Ok(());
-    }
-    if let Some(token) = bearer(headers) {
-        return token_allows(db, &token, Scope::Read).await;
-    }
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok());
-    match basic {
-        Some(pair) if client_ip(ext).is_loopback() => {
-            let (user, password) = pair.split_once(':').ok_or(ApiError::Unauthorized)?;
-            let password =
-                Password::for_login(password.to_string()).map_err(|_| ApiError::Unauthorized)?;
-            auth.check_password(Username::parse(user).ok(), password, client_ip(ext))
-                .await
-                .map(|_| ())
-                .map_err(|_| ApiError::Unauthorized)
+/// Proof that the request may read data: a signed-in session, a `read` token, or HTTP
+/// Basic from loopback (Basic sends the password in the clear, so only where nothing can
+/// listen in).
+pub struct Reader;
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.extensions.get::<Principal>().is_some() {
+            return Ok(Self);
         }
-        Some(_) => Err(ApiError::Forbidden),
-        None => Err(ApiError::Unauthorized),
+        if let Some(token) = bearer(&parts.headers) {
+            return token_allows(&state.db, &token, Scope::Read)
+                .await
+                .map(|()| Self);
+        }
+        let basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| STANDARD.decode(b.trim()).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        let ip = client_ip(&parts.extensions);
+        match basic {
+            Some(pair) if ip.is_loopback() => {
+                let (user, password) = pair.split_once(':').ok_or(ApiError::Unauthorized)?;
+                let password = Password::for_login(password.to_string())
+                    .map_err(|_| ApiError::Unauthorized)?;
+                match state
+                    .auth
+                    .check_password(Username::parse(user).ok(), password, ip)
+                    .await
+                {
+                    Ok(_) => Ok(Self),
+                    Err(_) => Err(ApiError::Unauthorized),
+                }
+            }
+            Some(_) => Err(ApiError::Forbidden),
+            None => Err(ApiError::Unauthorized),
+        }
     }
 }
 
-pub async fn hosts(
-    State(live): State<Arc<Live>>,
-    State(db): State<Db>,
-    State(auth): State<Arc<Auth>>,
-    principal: Option<Extension<Principal>>,
-    req: axum::extract::Request,
-) -> Result<impl IntoResponse, ApiError> {
-    may_read(
-        &auth,
-        &db,
-        principal.map(|Extension(p)| p),
-        req.headers(),
-        req.extensions(),
-    )
-    .await?;
-    Ok(Json(json!({ "hosts": live.hub.hosts() })))
+pub async fn hosts(State(live): State<Arc<Live>>, _: Reader) -> impl IntoResponse {
+    Json(json!({ "hosts": live.hub.hosts() }))
 }
 
 pub async fn latest(
     State(live): State<Arc<Live>>,
-    State(db): State<Db>,
-    State(auth): State<Arc<Auth>>,
+    _: Reader,
     Path(name): Path<String>,
-    principal: Option<Extension<Principal>>,
-    req: axum::extract::Request,
 ) -> Result<impl IntoResponse, ApiError> {
-    may_read(
-        &auth,
-        &db,
-        principal.map(|Extension(p)| p),
-        req.headers(),
-        req.extensions(),
-    )
-    .await?;
     let (ts, values) = live
         .hub
         .latest(&name)

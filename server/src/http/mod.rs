@@ -103,8 +103,8 @@ pub fn router<Store: SessionStore + Clone>(
         })
         .route_layer(from_fn(gate_pages))
         .route_layer(RequestBodyLimitLayer::new(MAX_SERVER_FN_BODY_BYTES));
-    // Only pages and server functions need the session; static files do not touch the
-    // database.
+    // Pages, server functions, the socket and the data API see the session; static files
+    // do not touch the database.
     let dynamic = pages
         .route("/ws", get(socket::upgrade))
         .route(

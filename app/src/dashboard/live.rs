@@ -126,6 +126,18 @@ pub fn line_path(points: &[Point], max: Option<f64>) -> String {
     d
 }
 
+/// The area under a [`line_path`]: the line, closed along the bottom edge.
+pub fn area_path(line: &str) -> String {
+    // The line starts with "M{x},{y}"; it always ends at the right edge.
+    match line
+        .strip_prefix('M')
+        .and_then(|rest| rest.split(',').next())
+    {
+        Some(first_x) => format!("{line} L{W:.1},{H:.1} L{first_x},{H:.1} Z"),
+        None => String::new(),
+    }
+}
+
 fn format_pct(v: f64) -> String {
     format!("{v:.1} %")
 }
@@ -230,17 +242,9 @@ fn Chart(
                 .map_or_else(|| "–".to_string(), |(_, v)| format(*v))
         })
     };
-    let line = move || points.with(|p| line_path(p, max));
-    let area = move || {
-        let line = line();
-        if line.is_empty() {
-            line
-        } else {
-            let last_x = points.with(|p| if p.is_empty() { 0.0 } else { W });
-            let first_x = line[1..].split(',').next().unwrap_or("0").to_string();
-            format!("{line} L{last_x:.1},{H:.1} L{first_x},{H:.1} Z")
-        }
-    };
+    // Computed once per tick, for both the line and the area under it.
+    let line = Memo::new(move |_| points.with(|p| line_path(p, max)));
+    let area = move || line.with(|l| area_path(l));
     view! {
         <article class="tile chart" data-series=name>
             <h3>{title}</h3>
@@ -467,6 +471,15 @@ mod tests {
         assert_eq!(
             line_path(&[(50_000, 0.0), (60_000, 10.0)], Some(10.0)),
             "M250.0,80.0 L300.0,0.0"
+        );
+    }
+
+    #[test]
+    fn the_area_closes_the_line_along_the_bottom() {
+        assert_eq!(area_path(""), "");
+        assert_eq!(
+            area_path("M150.0,40.0 L300.0,0.0"),
+            "M150.0,40.0 L300.0,0.0 L300.0,80.0 L150.0,80.0 Z"
         );
     }
 

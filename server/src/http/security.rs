@@ -77,6 +77,17 @@ impl SecurityPolicy {
         }
     }
 
+    /// Whether HTTP Basic may be used from `peer`: it sends the password in the clear, so
+    /// only from loopback, and not when browsers reach us through a plain-http proxy (on the
+    /// same host, every proxied request looks like loopback).
+    pub fn allows_basic_auth(&self, peer: std::net::IpAddr) -> bool {
+        peer.is_loopback()
+            && self
+                .public_origin
+                .as_ref()
+                .is_none_or(PublicOrigin::is_https)
+    }
+
     /// Whether the request names an `Origin` that is not ours (for the WebSocket upgrade,
     /// where browsers always send one; scripts send none and carry no victim's cookie).
     pub fn is_foreign_origin(&self, headers: &HeaderMap) -> bool {
@@ -211,6 +222,22 @@ mod tests {
             ("host", "10.0.0.5:3000"),
             ("origin", "http://10.0.0.5:3000")
         ])));
+    }
+
+    #[test]
+    fn basic_auth_only_from_loopback_and_never_behind_a_plain_http_proxy() {
+        let local = std::net::IpAddr::from([127, 0, 0, 1]);
+        let remote = std::net::IpAddr::from([192, 0, 2, 7]);
+        assert!(SecurityPolicy::new(None, None).allows_basic_auth(local));
+        assert!(!SecurityPolicy::new(None, None).allows_basic_auth(remote));
+        let https = SecurityPolicy::new(
+            Some(PublicOrigin::parse("https://l.example").unwrap()),
+            None,
+        );
+        assert!(https.allows_basic_auth(local));
+        let http =
+            SecurityPolicy::new(Some(PublicOrigin::parse("http://l.example").unwrap()), None);
+        assert!(!http.allows_basic_auth(local));
     }
 
     #[test]

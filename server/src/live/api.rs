@@ -167,8 +167,8 @@ pub async fn ingest(
 }
 
 /// Proof that the request may read data: a signed-in session, a `read` token, or HTTP
-/// Basic from loopback (Basic sends the password in the clear, so only where nothing can
-/// listen in).
+/// Basic where [`SecurityPolicy::allows_basic_auth`](crate::http::security::SecurityPolicy)
+/// says nothing can listen in.
 pub struct Reader;
 
 impl FromRequestParts<AppState> for Reader {
@@ -192,7 +192,7 @@ impl FromRequestParts<AppState> for Reader {
             .and_then(|b| String::from_utf8(b).ok());
         let ip = client_ip(&parts.extensions);
         match basic {
-            Some(pair) if ip.is_loopback() => {
+            Some(pair) if state.security.allows_basic_auth(ip) => {
                 let (user, password) = pair.split_once(':').ok_or(ApiError::Unauthorized)?;
                 let password = Password::for_login(password.to_string())
                     .map_err(|_| ApiError::Unauthorized)?;

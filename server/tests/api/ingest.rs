@@ -46,6 +46,19 @@ fn sample(series: &str, ts: i64, value: f64) -> Value {
     json!({ "series": series, "ts": ts, "value": value })
 }
 
+/// GETs `path` with a bearer token and returns the JSON body.
+async fn get_json(app: &TestApp, path: &str, token: &str) -> Value {
+    client_from(None)
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn error_of(res: reqwest::Response) -> (StatusCode, String) {
     let status = res.status();
     let body: Value = res.json().await.unwrap();
@@ -135,15 +148,7 @@ async fn a_bad_batch_is_refused_whole_naming_the_first_bad_sample() {
     }
     // Nothing of the refused batches was kept.
     let read = token(&app, "reader", Scope::Read).await;
-    let hosts: Value = client_from(None)
-        .get(app.url("/api/v1/hosts"))
-        .bearer_auth(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hosts = get_json(&app, "/api/v1/hosts", &read).await;
     assert!(
         !hosts["hosts"]
             .as_array()
@@ -259,14 +264,7 @@ async fn the_read_api_takes_a_session_a_read_token_or_basic_from_loopback() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 
-    let latest: Value = get("/api/v1/hosts/web-1/latest")
-        .bearer_auth(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let latest = get_json(&app, "/api/v1/hosts/web-1/latest", &read).await;
     assert_eq!(
         latest,
         json!({ "host": "web-1", "ts": ts, "values": { "cpu.total": 42.0 } })

@@ -93,18 +93,24 @@ async fn serve(
         user: principal.username.clone(),
         hosts: live.hub.hosts(),
     };
+    // Made once, not per loop turn: with thousands of sockets, re-arming a timer and
+    // re-registering with the shared stop token on every frame is measurable work.
+    let ended = registration.ended.cancelled();
+    let expired = tokio::time::sleep_until(deadline);
+    let stopping = live.stop.cancelled();
+    tokio::pin!(ended, expired, stopping);
     let end = if tx.send(text(&hello)).await.is_err() {
         End::Quiet
     } else {
         loop {
             tokio::select! {
-                _ = registration.ended.cancelled() => {
+                () = &mut ended => {
                     break End::Close(Some(ServerMessage::Bye { reason: ByeReason::SessionEnded }), close_code::SESSION_ENDED, "session ended");
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                () = &mut expired => {
                     break End::Close(Some(ServerMessage::Bye { reason: ByeReason::SessionEnded }), close_code::SESSION_ENDED, "session ended");
                 }
-                _ = live.stop.cancelled() => {
+                () = &mut stopping => {
                     break End::Close(Some(ServerMessage::Bye { reason: ByeReason::ServerShutdown }), 1001, "server shutting down");
                 }
                 frame = frames.recv() => match frame {
@@ -147,10 +153,15 @@ async fn serve(
         }
     };
     if let End::Close(bye, code, reason) = end {
-        if let Some(bye) = bye {
-            let _ = tx.send(text(&bye)).await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(close(code, reason))).await;
+        // Bounded: a client that stopped reading must not keep this task (and its
+        // buffers) alive.
+        let goodbye = async {
+            if let Some(bye) = bye {
+                tx.send(text(&bye)).await?;
+            }
+            tx.send(close(code, reason)).await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
         tracing::info!(code, reason, "socket closed by the server");
     } else {
         tracing::info!("socket closed");

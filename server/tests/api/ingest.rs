@@ -7,14 +7,14 @@ use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
 }
 
-async fn token(app: &TestApp, name: &str, scope: Scope) -> String {
+pub async fn token(app: &TestApp, name: &str, scope: Scope) -> String {
     let db = Db::connect(&app.config.database_url).await.unwrap();
     db.create_token(name, scope)
         .await
@@ -23,7 +23,7 @@ async fn token(app: &TestApp, name: &str, scope: Scope) -> String {
         .to_string()
 }
 
-async fn push(
+pub async fn push(
     app: &TestApp,
     token: Option<&str>,
     body: impl Into<reqwest::Body>,
@@ -38,11 +38,11 @@ async fn push(
     req.send().await.unwrap()
 }
 
-fn batch(host: &str, samples: Vec<Value>) -> String {
+pub fn batch(host: &str, samples: Vec<Value>) -> String {
     json!({ "host": host, "samples": samples }).to_string()
 }
 
-fn sample(series: &str, ts: i64, value: f64) -> Value {
+pub fn sample(series: &str, ts: i64, value: f64) -> Value {
     json!({ "series": series, "ts": ts, "value": value })
 }
 

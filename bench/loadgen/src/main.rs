@@ -1,8 +1,13 @@
 #![forbid(unsafe_code)]
-//! Opens N authenticated dashboard sockets to a Lookout on loopback, subscribes each to
-//! every host, and measures what a dashboard would see: messages delivered per second,
-//! publish → receive latency (from the `ts` inside each `samples` frame), and the
-//! server's CPU and resident memory. Stops by itself after `--seconds`.
+//! Opens N authenticated dashboard sockets to a server on loopback and measures what a
+//! dashboard would see: messages delivered per second, publish → receive latency (from the
+//! `ts` inside each `samples` payload), and the server's CPU and resident memory. Stops by
+//! itself after `--seconds`.
+//!
+//! Two servers speak to it: Lookout (`--mode lookout`: `POST /api/fn/login`, then `/ws`,
+//! subscribing to every host like the dashboard page) and the Flask-SocketIO peer in
+//! `bench/peers/flask_socketio` (`--mode socketio`: `POST /login`, then Engine.IO v4 over a
+//! WebSocket: `0{…}` open, `40` connect, `42["samples",{…}]` events, `2` ping → `3` pong).
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -17,9 +22,20 @@ use std::{
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
 
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Mode {
+    /// Lookout's own `/ws` protocol.
+    Lookout,
+    /// Socket.IO 5 (Engine.IO 4) over a WebSocket, as Flask-SocketIO serves it.
+    Socketio,
+}
+
 #[derive(Parser)]
 struct Args {
-    /// Lookout's address; loopback only.
+    /// Which protocol the server speaks.
+    #[arg(long, value_enum, default_value_t = Mode::Lookout)]
+    mode: Mode,
+    /// The server's address; loopback only.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: std::net::SocketAddr,
     #[arg(long, default_value = "admin")]
@@ -35,6 +51,9 @@ struct Args {
     /// The server's process id, for its CPU time and memory.
     #[arg(long)]
     server_pid: u32,
+    /// Give up (and say how many opened) if not every socket is open by then.
+    #[arg(long, default_value_t = 120)]
+    open_timeout: u64,
 }
 
 fn now_ms() -> i64 {
@@ -62,39 +81,66 @@ fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
     Ok((ticks / 100.0, rss_kb * 1024))
 }
 
+/// The publish time inside a `samples` payload, in either server's framing.
+fn stamp(text: &str) -> Option<i64> {
+    let i = text.find(r#""ts":"#)?;
+    text[i + 5..].split([',', '}']).next()?.parse().ok()
+}
+
 struct Shared {
     delivered: AtomicU64,
+    bytes: AtomicU64,
     measuring: std::sync::atomic::AtomicBool,
     latency: Mutex<Histogram<u64>>,
     open: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
 }
 
-async fn dashboard(url: String, cookie: String, shared: Arc<Shared>) -> anyhow::Result<()> {
+impl Shared {
+    /// Records one `samples` payload that arrived now, if the window is open; outside it,
+    /// folds the socket's own histogram into the shared one.
+    fn record(&self, text: &str, local: &mut Histogram<u64>) -> anyhow::Result<()> {
+        if self.measuring.load(Ordering::Relaxed) {
+            if let Some(ts) = stamp(text) {
+                local.saturating_record((now_ms() - ts).max(1) as u64);
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+            }
+        } else if !local.is_empty() {
+            self.fold(local)?;
+        }
+        Ok(())
+    }
+
+    fn fold(&self, local: &mut Histogram<u64>) -> anyhow::Result<()> {
+        self.latency
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .add(&*local)?;
+        local.reset();
+        Ok(())
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: String, cookie: String) -> anyhow::Result<Socket> {
     let mut req = url.into_client_request()?;
     req.headers_mut().insert("cookie", cookie.parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    Ok(tokio_tungstenite::connect_async(req).await?.0)
+}
+
+/// One Lookout dashboard: waits for `hello`, subscribes to every host, records samples.
+async fn lookout_dashboard(mut ws: Socket, shared: Arc<Shared>) -> anyhow::Result<()> {
     let mut local = Histogram::<u64>::new_with_bounds(1, 60_000, 3)?;
     let mut subscribed = false;
     while let Some(msg) = ws.next().await {
         let Message::Text(text) = msg? else { continue };
         // Cheap checks first: most frames are samples.
         if text.starts_with(r#"{"type":"samples""#) {
-            if shared.measuring.load(Ordering::Relaxed) {
-                let ts = text
-                    .find(r#""ts":"#)
-                    .and_then(|i| text[i + 5..].split(',').next()?.parse::<i64>().ok());
-                if let Some(ts) = ts {
-                    local.saturating_record((now_ms() - ts).max(1) as u64);
-                    shared.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-            } else if !local.is_empty() {
-                shared
-                    .latency
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("poisoned"))?
-                    .add(&local)?;
-                local.reset();
-            }
+            shared.record(&text, &mut local)?;
         } else if !subscribed && text.starts_with(r#"{"type":"hello""#) {
             let hello: serde_json::Value = serde_json::from_str(&text)?;
             let subscribe = serde_json::json!({ "type": "subscribe", "hosts": hello["hosts"] });
@@ -105,12 +151,43 @@ async fn dashboard(url: String, cookie: String, shared: Arc<Shared>) -> anyhow::
             break;
         }
     }
-    shared
-        .latency
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .add(&local)?;
-    Ok(())
+    shared.fold(&mut local)
+}
+
+/// One Socket.IO client: Engine.IO open, namespace connect, then events and pings.
+async fn socketio_dashboard(mut ws: Socket, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000, 3)?;
+    while let Some(msg) = ws.next().await {
+        let Message::Text(text) = msg? else { continue };
+        if text.starts_with(r#"42["samples""#) {
+            shared.record(&text, &mut local)?;
+        } else if text.starts_with('0') {
+            ws.send(Message::text("40")).await?;
+        } else if text.starts_with("40") {
+            shared.open.fetch_add(1, Ordering::Relaxed);
+        } else if text.as_str() == "2" {
+            ws.send(Message::text("3")).await?;
+        } else if text.starts_with("44") || text.starts_with('1') {
+            bail!("refused or closed by the server: {text}");
+        }
+    }
+    shared.fold(&mut local)
+}
+
+async fn dashboard(mode: Mode, url: String, cookie: String, shared: Arc<Shared>) {
+    let run = async {
+        let ws = connect(url, cookie).await?;
+        match mode {
+            Mode::Lookout => lookout_dashboard(ws, shared.clone()).await,
+            Mode::Socketio => socketio_dashboard(ws, shared.clone()).await,
+        }
+    };
+    if let Err(e) = run.await {
+        shared.failed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = shared.first_error.lock() {
+            first.get_or_insert_with(|| e.to_string());
+        }
+    }
 }
 
 #[tokio::main]
@@ -126,11 +203,17 @@ async fn main() -> anyhow::Result<()> {
             args.connections
         );
     }
-    let base = format!("http://{}", args.addr);
+    let (login, url) = match args.mode {
+        Mode::Lookout => ("/api/fn/login", format!("ws://{}/ws", args.addr)),
+        Mode::Socketio => (
+            "/login",
+            format!("ws://{}/socket.io/?EIO=4&transport=websocket", args.addr),
+        ),
+    };
     let res = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?
-        .post(format!("{base}/api/fn/login"))
+        .post(format!("http://{}{login}", args.addr))
         .form(&[("username", &args.username), ("password", &args.password)])
         .send()
         .await?;
@@ -145,15 +228,18 @@ async fn main() -> anyhow::Result<()> {
     let (_, rss_before) = proc_usage(args.server_pid)?;
     let shared = Arc::new(Shared {
         delivered: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
         measuring: false.into(),
         latency: Mutex::new(Histogram::new_with_bounds(1, 60_000, 3)?),
         open: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        first_error: Mutex::new(None),
     });
-    let url = format!("ws://{}/ws", args.addr);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
         tasks.push(tokio::spawn(dashboard(
+            args.mode,
             url.clone(),
             cookie.clone(),
             shared.clone(),
@@ -164,11 +250,19 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     while (shared.open.load(Ordering::Relaxed) as usize) < args.connections {
-        if started.elapsed() > Duration::from_secs(120) {
+        if started.elapsed() > Duration::from_secs(args.open_timeout) {
             bail!(
-                "only {} of {} sockets opened in 120 s",
+                "only {} of {} sockets open after {} s ({} failed; first error: {})",
                 shared.open.load(Ordering::Relaxed),
-                args.connections
+                args.connections,
+                args.open_timeout,
+                shared.failed.load(Ordering::Relaxed),
+                shared
+                    .first_error
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .as_deref()
+                    .unwrap_or("none"),
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -193,8 +287,12 @@ async fn main() -> anyhow::Result<()> {
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let per_conn = rss_idle.saturating_sub(rss_before) / args.connections as u64;
+    let server = match args.mode {
+        Mode::Lookout => "Lookout",
+        Mode::Socketio => "Flask-SocketIO",
+    };
     println!(
-        "| {} | {:.0} | {} | {} | {} | {:.0} % | {:.1} MiB | {:.1} KiB | {:.1} s |",
+        "| {server} | {} | {:.0} | {} | {} | {} | {:.0} % | {:.1} MiB | {:.1} KiB | {} B | {} | {:.1} s |",
         args.connections,
         delivered as f64 / elapsed,
         h.value_at_quantile(0.5),
@@ -203,10 +301,28 @@ async fn main() -> anyhow::Result<()> {
         (cpu1 - cpu0) / elapsed * 100.0,
         rss_end as f64 / 1048576.0,
         per_conn as f64 / 1024.0,
+        shared.bytes.load(Ordering::Relaxed) / delivered.max(1),
+        shared.failed.load(Ordering::Relaxed),
         ramp.as_secs_f64(),
     );
     for t in tasks {
         t.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stamp;
+
+    #[test]
+    fn the_publish_time_is_read_from_either_framing() {
+        let lookout = r#"{"type":"samples","host":"web-1","ts":1764000000123,"values":{"x":1.0}}"#;
+        let socketio =
+            r#"42["samples",{"type":"samples","host":"web-1","ts":1764000000456,"values":{}}]"#;
+        assert_eq!(stamp(lookout), Some(1_764_000_000_123));
+        assert_eq!(stamp(socketio), Some(1_764_000_000_456));
+        assert_eq!(stamp(r#"{"type":"samples","ts":}"#), None);
+        assert_eq!(stamp(r#"{"type":"hello"}"#), None);
+    }
 }

@@ -93,7 +93,7 @@ struct Shared {
     measuring: std::sync::atomic::AtomicBool,
     latency: Mutex<Histogram<u64>>,
     open: AtomicU64,
-    failed: AtomicU64,
+    lost: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
@@ -182,11 +182,11 @@ async fn dashboard(mode: Mode, url: String, cookie: String, shared: Arc<Shared>)
             Mode::Socketio => socketio_dashboard(ws, shared.clone()).await,
         }
     };
-    if let Err(e) = run.await {
-        shared.failed.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut first) = shared.first_error.lock() {
-            first.get_or_insert_with(|| e.to_string());
-        }
+    // Every socket lives until the run aborts it: ending early, cleanly or not, is a loss.
+    let result = run.await;
+    shared.lost.fetch_add(1, Ordering::Relaxed);
+    if let (Err(e), Ok(mut first)) = (result, shared.first_error.lock()) {
+        first.get_or_insert_with(|| e.to_string());
     }
 }
 
@@ -232,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
         measuring: false.into(),
         latency: Mutex::new(Histogram::new_with_bounds(1, 60_000, 3)?),
         open: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
+        lost: AtomicU64::new(0),
         first_error: Mutex::new(None),
     });
     let started = Instant::now();
@@ -252,11 +252,11 @@ async fn main() -> anyhow::Result<()> {
     while (shared.open.load(Ordering::Relaxed) as usize) < args.connections {
         if started.elapsed() > Duration::from_secs(args.open_timeout) {
             bail!(
-                "only {} of {} sockets open after {} s ({} failed; first error: {})",
+                "only {} of {} sockets open after {} s ({} ended; first error: {})",
                 shared.open.load(Ordering::Relaxed),
                 args.connections,
                 args.open_timeout,
-                shared.failed.load(Ordering::Relaxed),
+                shared.lost.load(Ordering::Relaxed),
                 shared
                     .first_error
                     .lock()
@@ -302,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
         rss_end as f64 / 1048576.0,
         per_conn as f64 / 1024.0,
         shared.bytes.load(Ordering::Relaxed) / delivered.max(1),
-        shared.failed.load(Ordering::Relaxed),
+        shared.lost.load(Ordering::Relaxed),
         ramp.as_secs_f64(),
     );
     for t in tasks {

@@ -160,9 +160,7 @@ pub async fn ingest(
         ApiError::BadRequest(msg)
     })?;
     let accepted: usize = ticks.values().map(BTreeMap::len).sum();
-    for (ts, values) in ticks {
-        live.hub.publish(&host, ts, values);
-    }
+    live.hub.publish_batch(&host, ticks);
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": accepted }))))
 }
 

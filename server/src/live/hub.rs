@@ -87,18 +87,22 @@ impl Hub {
             .latest()
     }
 
-    /// Records one tick of `host` and sends it to every subscribed socket.
-    pub fn publish(&self, host: &str, ts: i64, values: BTreeMap<String, f64>) {
+    /// Records ticks of `host` in its history; sends `hosts` to everyone if it is new.
+    fn record<'a>(
+        &self,
+        host: &str,
+        ticks: impl IntoIterator<Item = (i64, &'a BTreeMap<String, f64>)>,
+    ) {
         let is_new = {
             let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
             let is_new = !hosts.contains_key(host);
-            hosts
-                .entry(host.to_string())
-                .or_default()
-                .record(ts, &values, self.history_len);
+            let history = hosts.entry(host.to_string()).or_default();
+            for (ts, values) in ticks {
+                history.record(ts, values, self.history_len);
+            }
             is_new
         };
-        // After the history has the new tick, so a snapshot made from now on includes it.
+        // After the history has the new ticks, so a snapshot made from now on includes them.
         self.snapshots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -111,6 +115,11 @@ impl Hub {
                 }),
             });
         }
+    }
+
+    /// Records one tick of `host` and sends it to every subscribed socket.
+    pub fn publish(&self, host: &str, ts: i64, values: BTreeMap<String, f64>) {
+        self.record(host, [(ts, &values)]);
         let text = encode(&ServerMessage::Samples {
             host: host.to_string(),
             ts,
@@ -121,6 +130,25 @@ impl Hub {
             host: Some(host.into()),
             text,
         });
+    }
+
+    /// Records a batch of ticks of `host`. One tick goes out as `samples`; several (an
+    /// agent's backlog after an outage) go out as one fresh `snapshot`, so a backfill costs
+    /// each socket one frame instead of overflowing its queue and dropping it as too slow.
+    pub fn publish_batch(&self, host: &str, mut ticks: BTreeMap<i64, BTreeMap<String, f64>>) {
+        if ticks.len() <= 1 {
+            if let Some((ts, values)) = ticks.pop_first() {
+                self.publish(host, ts, values);
+            }
+            return;
+        }
+        self.record(host, ticks.iter().map(|(ts, values)| (*ts, values)));
+        if let Some(text) = self.snapshot(host) {
+            let _ = self.tx.send(Frame {
+                host: Some(host.into()),
+                text,
+            });
+        }
     }
 }
 
@@ -155,6 +183,23 @@ mod tests {
             slow.recv().await,
             Err(broadcast::error::RecvError::Lagged(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_backlog_goes_out_as_one_snapshot_frame() {
+        let hub = Hub::new(10, 2);
+        let mut rx = hub.subscribe();
+        let ticks = (0..5)
+            .map(|ts| (ts, BTreeMap::from([("x".into(), ts as f64)])))
+            .collect();
+        hub.publish_batch("web-1", ticks);
+        assert!(rx.recv().await.unwrap().host.is_none()); // `hosts`: a new host
+        let frame = rx.recv().await.unwrap();
+        assert!(frame
+            .text
+            .as_str()
+            .starts_with(r#"{"type":"snapshot","host":"web-1","series":{"x":[[0,0.0],"#));
+        assert!(rx.try_recv().is_err(), "one frame for the whole backlog");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! server with an ingest token. While the server is unreachable it keeps up to five
 //! minutes of samples and sends them when the server is back.
 
-use crate::live::{api::MAX_SAMPLES, sampler::Sampler};
+use crate::{
+    config::name_part,
+    live::{ingest::MAX_SAMPLES, sampler::Sampler},
+};
 use anyhow::{bail, Context};
 use serde_json::json;
 use std::{
@@ -77,7 +80,8 @@ impl Backlog {
 }
 
 enum Sent {
-    Ok,
+    /// Taken; the server may have refused some samples (too old, say) and says how many.
+    Ok { refused: u64 },
     /// Try again later (server unreachable or failing).
     Retry(String),
     /// Never going to work (bad token): stop.
@@ -101,13 +105,18 @@ async fn send(
         .await;
     match res {
         Err(e) => Sent::Retry(e.to_string()),
-        Ok(res) if res.status().is_success() => Sent::Ok,
+        Ok(res) if res.status().is_success() => {
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            Sent::Ok {
+                refused: body["refused"].as_u64().unwrap_or(0),
+            }
+        }
         Ok(res) => {
             let status = res.status();
             let body = res.text().await.unwrap_or_default();
             match status.as_u16() {
                 401 | 403 => Sent::Fatal(format!("{status}: {body}")),
-                400 | 413 => Sent::Refused(format!("{status}: {body}")),
+                400 | 413 | 422 => Sent::Refused(format!("{status}: {body}")),
                 _ => Sent::Retry(format!("{status}: {body}")),
             }
         }
@@ -127,9 +136,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let host = match args.host_name {
         Some(name) if app::live::is_valid_name(&name) => name,
         Some(name) => bail!("--host-name must match [a-z0-9._-]{{1,64}}, not {name:?}"),
-        None => crate::live::sampler::name_part(
-            &sysinfo::System::host_name().unwrap_or_else(|| "localhost".into()),
-        ),
+        None => name_part(&sysinfo::System::host_name().unwrap_or_else(|| "localhost".into())),
     };
     let url = format!("{}/api/v1/ingest", args.server.trim_end_matches('/'));
     let client = reqwest::Client::builder()
@@ -164,7 +171,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         while !backlog.is_empty() && tokio::time::Instant::now() >= next_try {
             let (ticks, samples) = backlog.next_batch();
             match send(&client, &url, &token, &host, samples).await {
-                Sent::Ok => {
+                Sent::Ok { refused } => {
+                    if refused > 0 {
+                        tracing::warn!(
+                            refused,
+                            "the server refused samples of the backlog (outside its clock window); \
+                             the rest was taken"
+                        );
+                    }
                     if failures > 0 {
                         tracing::info!(
                             backlog = backlog.len(),

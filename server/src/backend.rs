@@ -1,10 +1,7 @@
 //! The server's implementation of the app's [`Backend`]: server functions land here.
 
 use crate::{
-    auth::{
-        middleware::{client_ip, session},
-        Auth,
-    },
+    auth::{client::client_ip, middleware::session, Auth},
     host::read_host_info,
 };
 use app::{

@@ -2,10 +2,10 @@
 //! database as a running server and take effect on it at once.
 
 use crate::{
-    access::tokens::Scope,
+    access::tokens::{HostBinding, Scope},
     auth::{password::Hasher, Auth},
     config::{Config, DatabaseArgs, ServeArgs},
-    store::Db,
+    store::{settings::PASSWORD_MIN_LENGTH, Db},
     Application,
 };
 use anyhow::{bail, Context};
@@ -46,6 +46,19 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// List the hosts that have pushed data.
+    Host {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// List hosts, with the token that created each.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +68,10 @@ pub enum TokenCommand {
         name: String,
         #[arg(long)]
         scope: Scope,
+        /// The hosts an ingest token may write: a name or a glob (`web-*`). Without it, the
+        /// token binds itself to the first host it writes.
+        #[arg(long)]
+        host: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -108,18 +125,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { db, command } => run_user(Config::new(db.database_url), command).await,
         Command::Token { db, command } => run_token(&db.database_url, command).await,
+        Command::Host { db, command } => run_host(&db.database_url, command).await,
         Command::Agent(args) => crate::agent::run(args).await,
     }
+}
+
+/// The shortest new password the CLI accepts: the largest of the built-in minimum,
+/// `LOOKOUT_PASSWORD_MIN_LENGTH`, and what a server on the same database was started with.
+async fn password_min_chars(db: &Db) -> anyhow::Result<usize> {
+    let from_env = std::env::var("LOOKOUT_PASSWORD_MIN_LENGTH")
+        .ok()
+        .map(|v| {
+            v.parse::<usize>()
+                .with_context(|| format!("LOOKOUT_PASSWORD_MIN_LENGTH={v:?} is not a number"))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let from_server = db
+        .setting(PASSWORD_MIN_LENGTH)
+        .await?
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    Ok(app::auth::PASSWORD_MIN_CHARS
+        .max(from_env)
+        .max(from_server))
 }
 
 async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
     let auth = Auth::new(
         db.clone(),
-        Hasher::new(1).map_err(|e| anyhow::anyhow!(e))?,
+        Hasher::new(1, Default::default()).map_err(|e| anyhow::anyhow!(e))?,
         config.throttle,
         config.sessions,
-        config.password_min_chars,
+        password_min_chars(&db).await?,
     );
     match command {
         UserCommand::Add {
@@ -182,21 +221,39 @@ async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
 async fn run_token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
     let db = Db::connect(database_url).await?;
     match command {
-        TokenCommand::Create { name, scope } => {
-            let token = db.create_token(&name, scope).await?;
-            println!("created {scope} token {name}; it is shown only this once:");
+        TokenCommand::Create { name, scope, host } => {
+            let hosts = host
+                .as_deref()
+                .map(HostBinding::parse)
+                .transpose()?
+                .unwrap_or(HostBinding::Unbound);
+            let token = db.create_token(&name, scope, hosts.clone()).await?;
+            match scope {
+                Scope::Ingest => println!(
+                    "created ingest token {name} for hosts {hosts}; it is shown only this once:"
+                ),
+                Scope::Read => println!("created read token {name}; it is shown only this once:"),
+            }
             println!("{}", token.expose());
         }
         TokenCommand::List => {
-            println!("{:<32} {:<7} {:<25} last used", "name", "scope", "created");
+            println!(
+                "{:<32} {:<7} {:<24} {:<25} last used",
+                "name", "scope", "hosts", "created"
+            );
             for t in db.list_tokens().await? {
                 let used = t
                     .last_used_at
                     .map_or_else(|| "never".to_string(), format_time);
+                let hosts = match t.scope {
+                    Scope::Ingest => t.hosts.to_string(),
+                    Scope::Read => "-".to_string(),
+                };
                 println!(
-                    "{:<32} {:<7} {:<25} {used}",
+                    "{:<32} {:<7} {:<24} {:<25} {used}",
                     t.name,
                     t.scope,
+                    hosts,
                     format_time(t.created_at)
                 );
             }
@@ -204,6 +261,24 @@ async fn run_token(database_url: &str, command: TokenCommand) -> anyhow::Result<
         TokenCommand::Revoke { name } => {
             db.revoke_token(&name).await?;
             println!("revoked token {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn run_host(database_url: &str, command: HostCommand) -> anyhow::Result<()> {
+    let db = Db::connect(database_url).await?;
+    match command {
+        HostCommand::List => {
+            println!("{:<40} {:<32} first seen", "host", "token");
+            for h in db.list_hosts().await? {
+                println!(
+                    "{:<40} {:<32} {}",
+                    h.name,
+                    h.token.as_deref().unwrap_or("-"),
+                    format_time(h.created_at)
+                );
+            }
         }
     }
     Ok(())

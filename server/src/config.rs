@@ -1,11 +1,9 @@
 //! One typed configuration, built from flags and `LOOKOUT_*` environment variables.
-//! Every default is safe for production.
+//! Every default is safe for production. This module is the bottom of the dependency
+//! order (config → store → auth/access → live → http → main): it imports none of them.
 
-use crate::{
-    auth::{throttle::ThrottlePolicy, SessionPolicy},
-    live::{sampler::name_part, LiveConfig},
-};
 use anyhow::{bail, Context};
+use ipnet::IpNet;
 use std::{net::SocketAddr, time::Duration};
 
 /// Where the database lives. Shared by `serve` and the admin commands.
@@ -21,6 +19,10 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
+fn duration(raw: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(raw)
+}
+
 /// `lookout serve`'s flags.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -30,7 +32,8 @@ password in LOOKOUT_ADMIN_PASSWORD, or a random one printed once to the terminal
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
-    /// Address to listen on.
+    /// Address to listen on. Bound to loopback, only loopback Host names are served
+    /// (DNS rebinding); with --public-origin, only that host.
     #[arg(long, env = "LOOKOUT_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
     /// The origin browsers reach Lookout at (`https://lookout.example.com`), when it differs
@@ -38,37 +41,71 @@ pub struct ServeArgs {
     /// `Secure` with the `__Host-` prefix and turns on HSTS.
     #[arg(long, env = "LOOKOUT_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed, as
+    /// comma-separated addresses or CIDR blocks (`127.0.0.1,10.0.0.0/8`). From any other
+    /// peer those headers are ignored.
+    #[arg(long, env = "LOOKOUT_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
     /// Sign out after this long without a request (e.g. `30m`).
-    #[arg(long, env = "LOOKOUT_SESSION_IDLE", default_value = "30m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "LOOKOUT_SESSION_IDLE", default_value = "30m", value_parser = duration)]
     pub session_idle: Duration,
     /// Sign out this long after sign-in, however active (e.g. `12h`).
-    #[arg(long, env = "LOOKOUT_SESSION_MAX", default_value = "12h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "LOOKOUT_SESSION_MAX", default_value = "12h", value_parser = duration)]
     pub session_max: Duration,
-    /// Failed sign-ins per account and client address before a lockout. An account from all
-    /// addresses gets 4× this before a short lockout; one address over all accounts 10×.
+    /// Failed sign-ins per account and client address before that address is locked out of
+    /// the account. One address over all accounts gets 10× this.
     #[arg(long, env = "LOOKOUT_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
     /// First lockout after too many failures; doubles with each further failure, up to 15 min.
-    #[arg(long, env = "LOOKOUT_LOGIN_LOCKOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "LOOKOUT_LOGIN_LOCKOUT", default_value = "30s", value_parser = duration)]
     pub login_lockout: Duration,
-    /// Shortest password accepted for new passwords (never below 8).
+    /// Shortest password accepted for new passwords (never below 8). The account commands
+    /// of the CLI apply the largest of this and what a server on the same database set.
     #[arg(long, env = "LOOKOUT_PASSWORD_MIN_LENGTH", default_value_t = 8)]
     pub password_min_length: usize,
     /// Password hashes computed at once (each takes 19 MiB); default: the number of cores.
     #[arg(long, env = "LOOKOUT_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
     /// How often this machine is sampled.
-    #[arg(long, env = "LOOKOUT_SAMPLE_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "LOOKOUT_SAMPLE_INTERVAL", default_value = "1s", value_parser = duration)]
     pub sample_interval: Duration,
     /// How much history each series keeps in memory.
-    #[arg(long, env = "LOOKOUT_RETENTION", default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "LOOKOUT_RETENTION", default_value = "15m", value_parser = duration)]
     pub retention: Duration,
-    /// How far an ingested sample's timestamp may be from the server's clock.
-    #[arg(long, env = "LOOKOUT_INGEST_MAX_SKEW", default_value = "5m", value_parser = humantime::parse_duration)]
+    /// How far an ingested sample's timestamp may be from the server's clock; samples
+    /// further off are refused one by one (the rest of the batch is kept).
+    #[arg(long, env = "LOOKOUT_INGEST_MAX_SKEW", default_value = "5m", value_parser = duration)]
     pub ingest_max_skew: Duration,
     /// The name this machine's metrics appear under (default: its host name).
     #[arg(long, env = "LOOKOUT_HOST_NAME")]
     pub host_name: Option<String>,
+    /// Most series one host may have; a batch that would cross it is refused with 422.
+    #[arg(long, env = "LOOKOUT_MAX_SERIES_PER_HOST", default_value_t = 1000)]
+    pub max_series_per_host: usize,
+    /// Most hosts one pattern-bound ingest token (`--host 'web-*'`) may create.
+    #[arg(long, env = "LOOKOUT_MAX_HOSTS_PER_TOKEN", default_value_t = 100)]
+    pub max_hosts_per_token: usize,
+    /// Most live sockets one session may hold open; beyond, the upgrade gets 429.
+    #[arg(long, env = "LOOKOUT_MAX_SOCKETS_PER_SESSION", default_value_t = 16)]
+    pub max_sockets_per_session: usize,
+    /// Most live sockets from one client address; beyond, the upgrade gets 429.
+    #[arg(long, env = "LOOKOUT_MAX_SOCKETS_PER_ADDRESS", default_value_t = 256)]
+    pub max_sockets_per_address: usize,
+    /// A socket that sends nothing (not even `ping`) for this long is closed.
+    #[arg(long, env = "LOOKOUT_SOCKET_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub socket_idle_timeout: Duration,
+    /// Most open connections in all.
+    #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Most open connections from one client address (live sockets included).
+    #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
+    pub max_connections_per_address: usize,
+    /// A client must send a request's headers within this.
+    #[arg(long, env = "LOOKOUT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_read_timeout: Duration,
+    /// A client must send a request's body within this.
+    #[arg(long, env = "LOOKOUT_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub body_timeout: Duration,
 }
 
 /// The origin a browser uses to reach Lookout, as `scheme://host[:port]`.
@@ -103,6 +140,140 @@ impl PublicOrigin {
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
+
+    /// `host[:port]`, as a `Host` header names it.
+    pub fn authority(&self) -> &str {
+        self.0.split_once("://").map_or("", |(_, a)| a)
+    }
+}
+
+/// How sessions behave.
+#[derive(Clone, Debug)]
+pub struct SessionPolicy {
+    /// Signed out after this long without a request.
+    pub idle: Duration,
+    /// Signed out this long after sign-in, however active (enforced by our code, not only
+    /// by the cookie).
+    pub max: Duration,
+}
+
+impl SessionPolicy {
+    /// A session's last-seen time (and with it its idle expiry and its cookie) is written at
+    /// most this often: once a minute, or more often when the idle timeout is short.
+    pub fn touch_every(&self) -> Duration {
+        (self.idle / 4).min(Duration::from_secs(60))
+    }
+}
+
+/// Sign-in throttling: see `auth::throttle` for how the buckets behave.
+#[derive(Clone, Debug)]
+pub struct ThrottlePolicy {
+    /// Attempts allowed per account and client address before a lockout.
+    pub max_failures: u32,
+    /// First lockout of an account + address; doubles with each further miss.
+    pub base_lockout: Duration,
+    pub max_lockout: Duration,
+    /// Misses counted within this window; older ones are forgotten.
+    pub window: Duration,
+    /// Misses per account from all addresses before attempts on it are slowed down.
+    pub account_failures: u32,
+    /// How much a hot account slows every attempt on it: a few seconds, never a lockout,
+    /// so that its owner always gets in from an address of their own.
+    pub account_delay: Duration,
+    /// Attempts per address over all accounts before that address is locked out.
+    pub ip_failures: u32,
+}
+
+impl ThrottlePolicy {
+    /// The policy for `max_failures` misses per account and address; the account-wide and
+    /// per-address thresholds scale with it.
+    pub fn with_max_failures(max_failures: u32) -> Self {
+        Self {
+            max_failures,
+            base_lockout: Duration::from_secs(30),
+            max_lockout: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(15 * 60),
+            account_failures: max_failures.saturating_mul(4),
+            account_delay: Duration::from_secs(2),
+            ip_failures: max_failures.saturating_mul(10),
+        }
+    }
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        Self::with_max_failures(5)
+    }
+}
+
+/// How the live stream and ingest behave.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// How often this machine is sampled.
+    pub sample_every: Duration,
+    /// How much history each series keeps in memory.
+    pub retention: Duration,
+    /// Frames a socket may fall behind before it is dropped as too slow.
+    pub queue: usize,
+    /// The name this machine's series are published under.
+    pub host_name: String,
+    /// How far an ingested sample's timestamp may be from the server's clock.
+    pub max_skew: Duration,
+    /// A frame the peer cannot take within this drops the socket.
+    pub send_timeout: Duration,
+    /// A socket that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    pub max_sockets_per_session: usize,
+    pub max_sockets_per_address: usize,
+    pub max_series_per_host: usize,
+    pub max_hosts_per_token: usize,
+}
+
+impl LiveConfig {
+    pub fn new(host_name: String) -> Self {
+        Self {
+            sample_every: Duration::from_secs(1),
+            retention: Duration::from_secs(15 * 60),
+            queue: 256,
+            host_name,
+            max_skew: Duration::from_secs(5 * 60),
+            send_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_sockets_per_session: 16,
+            max_sockets_per_address: 256,
+            max_series_per_host: 1000,
+            max_hosts_per_token: 100,
+        }
+    }
+
+    /// Points kept per series: the retention at the sampling rate.
+    pub fn history_len(&self) -> usize {
+        let every = self.sample_every.as_millis().max(1);
+        usize::try_from(self.retention.as_millis() / every)
+            .unwrap_or(usize::MAX)
+            .clamp(1, 86_400)
+    }
+}
+
+/// Limits on connections, so that slow or half-open clients cannot hold the server's
+/// sockets or memory.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub max_per_address: usize,
+    pub header_read_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 16_384,
+            max_per_address: 512,
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Everything `serve` needs.
@@ -111,6 +282,7 @@ pub struct Config {
     pub addr: SocketAddr,
     pub database_url: String,
     pub public_origin: Option<PublicOrigin>,
+    pub trusted_proxies: Vec<IpNet>,
     pub sessions: SessionPolicy,
     pub throttle: ThrottlePolicy,
     pub password_min_chars: usize,
@@ -119,10 +291,47 @@ pub struct Config {
     /// so it does not show in the process list.
     pub admin_password: Option<String>,
     pub live: LiveConfig,
+    pub connections: ConnectionLimits,
 }
 
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// A series-name fragment from a host, interface or mount name: `[a-z0-9._-]`, at most 32.
+pub fn name_part(raw: &str) -> String {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return "root".into();
+    }
+    trimmed
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.' | '-' | '_') => c,
+            _ => '_',
+        })
+        .take(32)
+        .collect()
+}
+
+/// This machine's name, as its series are published.
+pub fn this_host_name() -> String {
+    name_part(&sysinfo::System::host_name().unwrap_or_else(|| "localhost".into()))
+}
+
+/// Parses `--trusted-proxy` entries: addresses (`127.0.0.1`, `::1`) or CIDR blocks.
+pub fn parse_trusted_proxies(raw: &[String]) -> anyhow::Result<Vec<IpNet>> {
+    raw.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .with_context(|| {
+                    format!("--trusted-proxy: {s:?} is not an address or CIDR block")
+                })
+        })
+        .collect()
 }
 
 impl Config {
@@ -132,6 +341,7 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database_url: database_url.into(),
             public_origin: None,
+            trusted_proxies: Vec::new(),
             sessions: SessionPolicy {
                 idle: Duration::from_secs(30 * 60),
                 max: Duration::from_secs(12 * 3600),
@@ -140,18 +350,40 @@ impl Config {
             password_min_chars: app::auth::PASSWORD_MIN_CHARS,
             hash_concurrency: default_hash_concurrency(),
             admin_password: None,
-            live: LiveConfig::new(name_part(
-                &sysinfo::System::host_name().unwrap_or_else(|| "localhost".into()),
-            )),
+            live: LiveConfig::new(this_host_name()),
+            connections: ConnectionLimits::default(),
         }
     }
 
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
-        if args.session_idle.is_zero() || args.session_max.is_zero() {
-            bail!("--session-idle and --session-max must be longer than zero");
+        for (flag, value) in [
+            ("--session-idle", args.session_idle),
+            ("--session-max", args.session_max),
+            ("--sample-interval", args.sample_interval),
+            ("--retention", args.retention),
+            ("--socket-idle-timeout", args.socket_idle_timeout),
+            ("--header-read-timeout", args.header_read_timeout),
+            ("--body-timeout", args.body_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("{flag} must be longer than zero");
+            }
         }
-        if args.login_max_failures == 0 {
-            bail!("--login-max-failures must be at least 1");
+        for (flag, value) in [
+            ("--login-max-failures", args.login_max_failures as usize),
+            ("--max-series-per-host", args.max_series_per_host),
+            ("--max-hosts-per-token", args.max_hosts_per_token),
+            ("--max-sockets-per-session", args.max_sockets_per_session),
+            ("--max-sockets-per-address", args.max_sockets_per_address),
+            ("--max-connections", args.max_connections),
+            (
+                "--max-connections-per-address",
+                args.max_connections_per_address,
+            ),
+        ] {
+            if value == 0 {
+                bail!("{flag} must be at least 1");
+            }
         }
         let mut config = Self::new(args.db.database_url);
         config.addr = args.addr;
@@ -160,6 +392,7 @@ impl Config {
             .as_deref()
             .map(PublicOrigin::parse)
             .transpose()?;
+        config.trusted_proxies = parse_trusted_proxies(&args.trusted_proxy)?;
         config.sessions = SessionPolicy {
             idle: args.session_idle,
             max: args.session_max,
@@ -174,6 +407,27 @@ impl Config {
         config.admin_password = std::env::var("LOOKOUT_ADMIN_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
+        let live = &mut config.live;
+        live.sample_every = args.sample_interval;
+        live.retention = args.retention;
+        live.max_skew = args.ingest_max_skew;
+        if let Some(name) = args.host_name {
+            if !app::live::is_valid_name(&name) {
+                bail!("--host-name must match [a-z0-9._-]{{1,64}}, not {name:?}");
+            }
+            live.host_name = name;
+        }
+        live.max_series_per_host = args.max_series_per_host;
+        live.max_hosts_per_token = args.max_hosts_per_token;
+        live.max_sockets_per_session = args.max_sockets_per_session;
+        live.max_sockets_per_address = args.max_sockets_per_address;
+        live.idle_timeout = args.socket_idle_timeout;
+        config.connections = ConnectionLimits {
+            max_connections: args.max_connections,
+            max_per_address: args.max_connections_per_address,
+            header_read_timeout: args.header_read_timeout,
+            body_timeout: args.body_timeout,
+        };
         Ok(config)
     }
 
@@ -188,20 +442,66 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("lookout").chain(args.iter().copied()))?;
+        Config::from_args(cli.serve)
+    }
 
     #[test]
     fn public_origins_are_normalised_and_paths_refused() {
-        assert_eq!(
-            PublicOrigin::parse("https://Lookout.Example.com/")
-                .unwrap()
-                .as_str(),
-            "https://lookout.example.com"
-        );
+        let origin = PublicOrigin::parse("https://Lookout.Example.com/").unwrap();
+        assert_eq!(origin.as_str(), "https://lookout.example.com");
+        assert_eq!(origin.authority(), "lookout.example.com");
         assert!(PublicOrigin::parse("https://lookout.example.com:8443")
             .unwrap()
             .is_https());
         assert!(PublicOrigin::parse("http://x/y").is_err());
         assert!(PublicOrigin::parse("ftp://x").is_err());
         assert!(PublicOrigin::parse("lookout.example.com").is_err());
+    }
+
+    #[test]
+    fn live_flags_reach_the_configuration() {
+        let c = config(&[
+            "--sample-interval",
+            "250ms",
+            "--retention",
+            "2m",
+            "--host-name",
+            "box-7",
+            "--ingest-max-skew",
+            "30s",
+            "--max-series-per-host",
+            "12",
+            "--max-sockets-per-session",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(c.live.sample_every, Duration::from_millis(250));
+        assert_eq!(c.live.retention, Duration::from_secs(120));
+        assert_eq!(c.live.history_len(), 480);
+        assert_eq!(c.live.host_name, "box-7");
+        assert_eq!(c.live.max_skew, Duration::from_secs(30));
+        assert_eq!(c.live.max_series_per_host, 12);
+        assert_eq!(c.live.max_sockets_per_session, 3);
+        assert!(config(&["--host-name", "Not Valid"]).is_err());
+        assert!(config(&["--sample-interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_blocks() {
+        let c = config(&["--trusted-proxy", "127.0.0.1,10.0.0.0/8, ::1"]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[1].contains(&"10.2.3.4".parse::<std::net::IpAddr>().unwrap()));
+        assert!(config(&["--trusted-proxy", "not-an-address"]).is_err());
+        assert!(config(&[]).unwrap().trusted_proxies.is_empty());
     }
 }

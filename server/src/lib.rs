@@ -11,16 +11,18 @@ pub mod config;
 pub mod host;
 pub mod http;
 pub mod live;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 
 use crate::{
-    auth::{password::Hasher, Auth},
+    auth::{origin::HostRule, origin::OriginPolicy, password::Hasher, Auth},
     backend::ServerBackend,
     config::Config,
-    http::{security::SecurityPolicy, AppState},
+    http::{security::SecurityPolicy, serve::Connections, AppState},
     live::Live,
-    store::{sessions::SqlSessionStore, Db},
+    stats::Stats,
+    store::{settings::PASSWORD_MIN_LENGTH, sessions::SqlSessionStore, Db},
 };
 use anyhow::Context;
 use app::auth::Role;
@@ -45,15 +47,27 @@ pub struct Application {
     store: SqlSessionStore,
     live: Arc<Live>,
     config: Config,
+    stats: Arc<Stats>,
+    connections: Arc<Connections>,
     shutdown: CancellationToken,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds on a listener bound by the caller (tests that must own the port first).
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await?;
+        let stats = Arc::new(Stats::default());
         let hasher = {
             let n = config.hash_concurrency;
-            tokio::task::spawn_blocking(move || Hasher::new(n))
+            let stats = stats.clone();
+            tokio::task::spawn_blocking(move || Hasher::new(n, stats))
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?
         };
@@ -64,23 +78,30 @@ impl Application {
             config.sessions.clone(),
             config.password_min_chars,
         ));
+        // The account commands of the CLI apply the same minimum.
+        db.set_setting(PASSWORD_MIN_LENGTH, &config.password_min_chars.to_string())
+            .await?;
         create_first_admin(&db, &auth, config.admin_password.clone()).await?;
 
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.addr))?;
         let addr = listener.local_addr()?;
         let leptos = leptos_options(addr);
         let dev_reload = std::env::var_os("LEPTOS_WATCH").map(|_| leptos.reload_port);
-        let security = Arc::new(SecurityPolicy::new(
-            config.public_origin.clone(),
-            dev_reload,
-        ));
+        let security = Arc::new(SecurityPolicy::new(config.secure_cookies(), dev_reload));
+        let origin = Arc::new(OriginPolicy::new(config.public_origin.clone(), addr));
+        if *origin.host_rule() == HostRule::Any {
+            tracing::warn!(
+                %addr,
+                "listening beyond loopback without --public-origin: any Host name is served; \
+                 set --public-origin to refuse DNS-rebinding requests"
+            );
+        }
 
-        let store = SqlSessionStore::new(db.clone());
+        let store = SqlSessionStore::new(db.clone(), stats.clone());
         let secure = config.secure_cookies();
         let idle =
             time::Duration::try_from(config.sessions.idle).context("--session-idle is too long")?;
+        // Saved only when changed: sign-in, sign-out, and the activity mark that
+        // `principal_of` writes at most once per `touch_every`, which also renews the cookie.
         let sessions = SessionManagerLayer::new(store.clone())
             .with_name(if secure {
                 "__Host-lookout_session"
@@ -91,15 +112,15 @@ impl Application {
             .with_http_only(true)
             .with_same_site(SameSite::Lax)
             .with_path("/")
-            .with_expiry(Expiry::OnInactivity(idle))
-            // Save on every request, so that activity pushes the idle expiry forward.
-            .with_always_save(true);
+            .with_expiry(Expiry::OnInactivity(idle));
 
         let shutdown = CancellationToken::new();
         let live = Arc::new(Live::new(
             &config.live,
-            security.clone(),
+            db.clone(),
+            origin.clone(),
             config.sessions.max,
+            stats.clone(),
             shutdown.clone(),
         ));
         let state = AppState {
@@ -107,10 +128,16 @@ impl Application {
             auth,
             leptos,
             security,
+            origin,
             live: live.clone(),
-            db: db.clone(),
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            body_timeout: config.connections.body_timeout,
         };
         let router = http::router(state, sessions);
+        let connections = Connections::new(
+            config.connections.max_connections,
+            config.connections.max_per_address,
+        );
         Ok(Self {
             listener,
             router,
@@ -119,6 +146,8 @@ impl Application {
             store,
             live,
             config,
+            stats,
+            connections,
             shutdown,
         })
     }
@@ -129,6 +158,16 @@ impl Application {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Counters of the server's own work.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> Arc<Connections> {
+        self.connections.clone()
     }
 
     /// Cancel this token to stop the server gracefully.
@@ -155,7 +194,7 @@ impl Application {
                 }
             }
         });
-        tokio::spawn(self.live.clone().sample_this_host(self.config.live.clone()));
+        tokio::spawn(self.live.clone().sample_this_host());
         tokio::spawn(self.live.sockets.clone().watch(
             self.db.clone(),
             SOCKET_CHECK_PERIOD,
@@ -163,14 +202,14 @@ impl Application {
             shutdown.clone(),
         ));
         tracing::info!("Lookout listening on http://{}", self.addr);
-        axum::serve(
+        http::serve::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            &self.config.connections,
+            self.connections,
+            shutdown,
         )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .context("server failed")?;
+        .await;
         sweeper.abort();
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! API tokens (ASVS 3.5 / 6.x): 256 random bits shown once, stored as SHA-256, scoped to
-//! `ingest` or `read`, revocable, with a last-used time.
+//! `ingest` or `read`, revocable, with a last-used time. Ingest tokens are bound to the
+//! hosts they may write: an exact name, a glob (`web-*`), or the first host they write.
 
 use crate::store::{audit::AuditEvent, unix_now, Db};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
@@ -78,10 +79,71 @@ impl fmt::Debug for ApiToken {
     }
 }
 
+/// Which hosts an ingest token may write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostBinding {
+    /// Made without `--host`: binds itself to the first host it writes.
+    Unbound,
+    Exact(String),
+    /// A glob with `*` and `?`.
+    Pattern(String),
+}
+
+impl HostBinding {
+    /// Parses `--host`: 1–64 of `a-z 0-9 . _ -`, plus `*` and `?` for a pattern.
+    pub fn parse(raw: &str) -> Result<Self, TokenError> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-*?".contains(&b)
+            });
+        if !ok {
+            return Err(TokenError::BadHost);
+        }
+        Ok(if raw.contains(['*', '?']) {
+            Self::Pattern(raw.to_string())
+        } else {
+            Self::Exact(raw.to_string())
+        })
+    }
+
+    fn from_column(column: Option<String>) -> Self {
+        match column {
+            None => Self::Unbound,
+            Some(raw) => Self::parse(&raw).unwrap_or(Self::Exact(raw)),
+        }
+    }
+
+    pub fn as_column(&self) -> Option<&str> {
+        match self {
+            Self::Unbound => None,
+            Self::Exact(s) | Self::Pattern(s) => Some(s),
+        }
+    }
+
+    pub fn allows(&self, host: &str) -> bool {
+        match self {
+            Self::Unbound => false,
+            Self::Exact(name) => name == host,
+            Self::Pattern(glob) => wildmatch::WildMatch::new(glob).matches(host),
+        }
+    }
+
+    pub fn is_pattern(&self) -> bool {
+        matches!(self, Self::Pattern(_))
+    }
+}
+
+impl fmt::Display for HostBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_column().unwrap_or("(first host written)"))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenInfo {
     pub name: String,
     pub scope: Scope,
+    pub hosts: HostBinding,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
@@ -90,6 +152,10 @@ pub struct TokenInfo {
 pub enum TokenError {
     #[error("a token name holds 1-64 of a-z 0-9 . _ -")]
     BadName,
+    #[error("--host is a host name or a pattern: 1-64 of a-z 0-9 . _ - * ?")]
+    BadHost,
+    #[error("only ingest tokens are bound to hosts")]
+    HostOnReadToken,
     #[error("a token named {0} already exists")]
     Exists(String),
     #[error("no token named {0}")]
@@ -101,25 +167,38 @@ pub enum TokenError {
 /// The outcome of checking a presented token for one scope.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Check {
-    Allowed { name: String },
+    Allowed {
+        id: i64,
+        name: String,
+        hosts: HostBinding,
+    },
     WrongScope,
     Unknown,
 }
 
 impl Db {
     /// Creates a token and returns its secret, which is not stored and cannot be shown again.
-    pub async fn create_token(&self, name: &str, scope: Scope) -> Result<ApiToken, TokenError> {
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scope: Scope,
+        hosts: HostBinding,
+    ) -> Result<ApiToken, TokenError> {
         if !app::live::is_valid_name(name) {
             return Err(TokenError::BadName);
         }
+        if scope == Scope::Read && hosts != HostBinding::Unbound {
+            return Err(TokenError::HostOnReadToken);
+        }
         let token = ApiToken::generate();
         let done = sqlx::query(
-            "INSERT INTO api_tokens (name, token_hash, scope, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO api_tokens (name, token_hash, scope, host_pattern, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(token.hash())
         .bind(scope.as_str())
+        .bind(hosts.as_column())
         .bind(unix_now())
         .execute(self.pool())
         .await?;
@@ -130,7 +209,7 @@ impl Db {
             AuditEvent::TokenCreated,
             None,
             None,
-            Some(&format!("{name} ({scope})")),
+            Some(&format!("{name} ({scope}, hosts {hosts})")),
         )
         .await;
         Ok(token)
@@ -138,7 +217,8 @@ impl Db {
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, TokenError> {
         let rows = sqlx::query(
-            "SELECT name, scope, created_at, last_used_at FROM api_tokens ORDER BY name",
+            "SELECT name, scope, host_pattern, created_at, last_used_at FROM api_tokens \
+             ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -150,6 +230,7 @@ impl Db {
                     scope: scope
                         .parse()
                         .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+                    hosts: HostBinding::from_column(row.try_get("host_pattern")?),
                     created_at: row.try_get("created_at")?,
                     last_used_at: row.try_get("last_used_at")?,
                 })
@@ -173,7 +254,8 @@ impl Db {
     /// Checks a presented token for `scope`, and notes its use.
     pub async fn check_token(&self, token: &ApiToken, scope: Scope) -> Result<Check, TokenError> {
         let row = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? RETURNING name, scope",
+            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? \
+             RETURNING id, name, scope, host_pattern",
         )
         .bind(unix_now())
         .bind(token.hash())
@@ -185,11 +267,31 @@ impl Db {
         let has: String = row.try_get("scope")?;
         if has == scope.as_str() {
             Ok(Check::Allowed {
+                id: row.try_get("id")?,
                 name: row.try_get("name")?,
+                hosts: HostBinding::from_column(row.try_get("host_pattern")?),
             })
         } else {
             Ok(Check::WrongScope)
         }
+    }
+}
+
+impl Db {
+    /// Binds an unbound token to `host`, its first host. Returns the token's binding
+    /// afterwards: `host` itself, or whatever a concurrent first write bound it to.
+    pub async fn bind_token_to_host(&self, id: i64, host: &str) -> Result<HostBinding, TokenError> {
+        sqlx::query("UPDATE api_tokens SET host_pattern = ? WHERE id = ? AND host_pattern IS NULL")
+            .bind(host)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        let column: Option<Option<String>> =
+            sqlx::query_scalar("SELECT host_pattern FROM api_tokens WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(HostBinding::from_column(column.flatten()))
     }
 }
 
@@ -212,6 +314,20 @@ mod tests {
             &format!("xx_{}", &a.expose()[3..]),
         ] {
             assert!(ApiToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_bindings_match_exact_names_and_globs() {
+        let exact = HostBinding::parse("web-1").unwrap();
+        assert!(exact.allows("web-1") && !exact.allows("web-10"));
+        let glob = HostBinding::parse("web-*").unwrap();
+        assert!(glob.is_pattern());
+        assert!(glob.allows("web-1") && glob.allows("web-eu.7") && !glob.allows("db-1"));
+        assert!(HostBinding::parse("db-?").unwrap().allows("db-3"));
+        assert!(!HostBinding::Unbound.allows("web-1"));
+        for bad in ["", "Web-1", "a b", "web/1", &"a".repeat(65)] {
+            assert!(HostBinding::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -1,24 +1,15 @@
 //! Request-time authentication: who is this request, and may it see this page?
 
-use crate::http::AppState;
+use super::Auth;
 use app::auth::Principal;
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
-use http::{request::Parts, Extensions, StatusCode};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use http::{request::Parts, StatusCode};
+use std::sync::Arc;
 use tower_sessions::Session;
-
-/// The peer address of the connection. Proxies are not trusted for this (yet), so the
-/// throttle counts the address that actually connected.
-pub fn client_ip(extensions: &Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
-}
 
 /// The request's session, as put there by the session layer.
 pub fn session(parts: &Parts) -> Option<Session> {
@@ -28,12 +19,12 @@ pub fn session(parts: &Parts) -> Option<Session> {
 /// Resolves the session to a [`Principal`] and puts it in the request's extensions, where
 /// handlers and server functions find it.
 pub async fn resolve_principal(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Auth>>,
     session: Session,
     mut req: Request,
     next: Next,
 ) -> Response {
-    match state.auth.principal_of(&session).await {
+    match auth.principal_of(&session).await {
         Ok(Some(principal)) => {
             tracing::Span::current().record("user_id", principal.user_id);
             req.extensions_mut().insert(principal);

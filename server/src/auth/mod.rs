@@ -1,34 +1,30 @@
 //! Accounts, sign-in and sessions: the rules of SECURITY.md's "Accounts and passwords" and
 //! "Sessions" sections live here, behind thin server functions and CLI commands.
 
+pub mod client;
 pub mod middleware;
+pub mod origin;
 pub mod password;
 pub mod throttle;
 
-use crate::store::{
-    audit::AuditEvent,
-    sessions::{AuthState, SessionSummary, AUTH_KEY},
-    unix_now,
-    users::UserStoreError,
-    Db,
+use crate::{
+    config::{SessionPolicy, ThrottlePolicy},
+    store::{
+        audit::AuditEvent,
+        sessions::{AuthState, SessionSummary, AUTH_KEY, SEEN_KEY},
+        unix_now, unix_now_ms,
+        users::{UserRecord, UserStoreError},
+        Db,
+    },
 };
 use app::{
     auth::{Password, PasswordError, Principal, Role, Username},
     error::LoginError,
 };
 use password::{HashError, Hasher};
-use std::{net::IpAddr, time::Duration};
-use throttle::{LoginThrottle, ThrottlePolicy};
+use std::net::IpAddr;
+use throttle::LoginThrottle;
 use tower_sessions::Session;
-
-/// How sessions behave, from the configuration.
-#[derive(Clone, Debug)]
-pub struct SessionPolicy {
-    /// Signed out after this long without a request.
-    pub idle: Duration,
-    /// Signed out this long after sign-in, however active (enforced here, not by the cookie).
-    pub max: Duration,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -54,6 +50,14 @@ pub enum SessionError {
     Db(#[from] sqlx::Error),
 }
 
+/// A user whose password was just checked, with the session generation read before the
+/// check: a session is stored for it only if the generation has not moved on since.
+#[derive(Debug)]
+pub struct Checked {
+    pub principal: Principal,
+    pub generation: i64,
+}
+
 /// The account and session service.
 #[derive(Debug)]
 pub struct Auth {
@@ -62,6 +66,14 @@ pub struct Auth {
     throttle: LoginThrottle,
     sessions: SessionPolicy,
     password_min_chars: usize,
+}
+
+fn principal(user: &UserRecord) -> Principal {
+    Principal {
+        user_id: user.id,
+        username: user.username.clone(),
+        role: user.role,
+    }
 }
 
 impl Auth {
@@ -86,7 +98,10 @@ impl Auth {
     }
 
     /// Checks the credentials and binds a new session id to the user.
-    #[tracing::instrument(skip_all, fields(user = username.as_ref().map(Username::as_str), %ip))]
+    ///
+    /// Nothing typed into the form is logged: a password typed into the username field
+    /// must not reach a log line. Logs and audit rows name existing accounts only.
+    #[tracing::instrument(skip_all, fields(%ip, user_id = tracing::field::Empty))]
     pub async fn sign_in(
         &self,
         session: &Session,
@@ -94,17 +109,39 @@ impl Auth {
         username: Option<Username>,
         password: Password,
     ) -> Result<Principal, LoginError> {
-        let principal = self.check_password(username, password, ip).await?;
+        let Checked {
+            principal,
+            generation,
+        } = self.check_password(username, password, ip).await?;
+        tracing::Span::current().record("user_id", principal.user_id);
         // A fresh id at the privilege change: no session fixation (ASVS 7.2.4).
         session.cycle_id().await.map_err(|e| unavailable(&e))?;
         let state = AuthState {
             user_id: principal.user_id,
             signed_in_at: unix_now(),
+            generation,
         };
         session
             .insert(AUTH_KEY, state)
             .await
             .map_err(|e| unavailable(&e))?;
+        session
+            .insert(SEEN_KEY, unix_now_ms())
+            .await
+            .map_err(|e| unavailable(&e))?;
+        // The password was changed or the user's sessions revoked while this sign-in was
+        // being checked: it must not produce a session. (The store refuses to write such a
+        // session too; this gives the client an answer instead of a dead cookie.)
+        let current = self
+            .db
+            .user_by_id(principal.user_id)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if current.is_none_or(|u| u.generation != generation) {
+            session.flush().await.map_err(|e| unavailable(&e))?;
+            tracing::info!("sign-in overtaken by a password change or revocation");
+            return Err(LoginError::InvalidCredentials);
+        }
         self.db
             .audit(
                 AuditEvent::LoginSuccess,
@@ -113,35 +150,45 @@ impl Auth {
                 None,
             )
             .await;
-        tracing::info!(user_id = principal.user_id, "signed in");
+        tracing::info!("signed in");
         Ok(principal)
     }
 
     /// Checks a username and password (sign-in, or HTTP Basic on the API).
     ///
-    /// Unknown users and wrong passwords take the same path through the hasher and give
-    /// the same error; throttled attempts are refused before any hashing. Failures are
-    /// audited here; successes by the caller.
+    /// The attempt is counted by the throttle before the password is hashed. Unknown users
+    /// and wrong passwords take the same path through the hasher and give the same error.
+    /// Failures are audited here; successes by the caller.
     pub async fn check_password(
         &self,
         username: Option<Username>,
         password: Password,
         ip: IpAddr,
-    ) -> Result<Principal, LoginError> {
-        let name = username.as_ref().map(Username::as_str);
-        if let Err(wait) = self.throttle.check(name, ip) {
-            self.db
-                .audit(AuditEvent::LoginThrottled, name, Some(ip), None)
-                .await;
-            tracing::warn!("sign-in throttled");
-            return Err(LoginError::Throttled {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+    ) -> Result<Checked, LoginError> {
         let user = match &username {
             Some(u) => self.db.user_by_name(u).await.map_err(|e| unavailable(&e))?,
             None => None,
         };
+        // Audit rows and logs name an account only when it exists: what was typed may be
+        // a password in the wrong field.
+        let account = user.as_ref().map(|u| u.username.clone());
+        let account = account.as_deref();
+        let attempt = match self.throttle.begin(username.as_ref().map(Username::as_str), ip) {
+            Ok(attempt) => attempt,
+            Err(wait) => {
+                self.db
+                    .audit(AuditEvent::LoginThrottled, account, Some(ip), None)
+                    .await;
+                tracing::warn!(user_id = user.as_ref().map(|u| u.id), "sign-in throttled");
+                return Err(LoginError::Throttled {
+                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                });
+            }
+        };
+        if !attempt.delay.is_zero() {
+            tracing::info!(delay = ?attempt.delay, "account under attack; slowing this attempt");
+            tokio::time::sleep(attempt.delay).await;
+        }
         let verified = self
             .hasher
             .verify(
@@ -151,14 +198,18 @@ impl Auth {
             .await
             .map_err(|e| unavailable(&e))?;
         let Some(user) = user.filter(|_| verified.matches) else {
-            self.throttle.record_failure(name, ip);
+            let detail = if account.is_none() {
+                Some("unknown account")
+            } else {
+                None
+            };
             self.db
-                .audit(AuditEvent::LoginFailure, name, Some(ip), None)
+                .audit(AuditEvent::LoginFailure, account, Some(ip), detail)
                 .await;
             tracing::info!("sign-in refused");
             return Err(LoginError::InvalidCredentials);
         };
-        self.throttle.record_success(&user.username, ip);
+        self.throttle.succeeded(attempt);
         if verified.needs_rehash {
             match self.hasher.hash(password).await {
                 Ok(phc) => {
@@ -169,10 +220,9 @@ impl Auth {
                 Err(e) => tracing::warn!(error = %e, "cannot rehash password"),
             }
         }
-        Ok(Principal {
-            user_id: user.id,
-            username: user.username,
-            role: user.role,
+        Ok(Checked {
+            principal: principal(&user),
+            generation: user.generation,
         })
     }
 
@@ -193,8 +243,10 @@ impl Auth {
         Ok(())
     }
 
-    /// The user a session belongs to, if it is signed in, within its absolute lifetime,
-    /// and its user still exists. Sessions past their lifetime are ended here.
+    /// The user a session belongs to, if it is signed in, within its absolute lifetime, of
+    /// the user's current generation, and its user still exists. Other sessions are ended
+    /// here. Activity is written at most once per `touch_every`: the session is saved
+    /// (renewing its idle expiry and its cookie) only then.
     pub async fn principal_of(&self, session: &Session) -> Result<Option<Principal>, SessionError> {
         let Some(state) = session.get::<AuthState>(AUTH_KEY).await? else {
             return Ok(None);
@@ -208,17 +260,20 @@ impl Auth {
             session.flush().await?;
             return Ok(None);
         }
-        match self.db.user_by_id(state.user_id).await? {
-            Some(user) => Ok(Some(Principal {
-                user_id: user.id,
-                username: user.username,
-                role: user.role,
-            })),
-            None => {
+        let user = match self.db.user_by_id(state.user_id).await? {
+            Some(user) if user.generation == state.generation => user,
+            _ => {
                 session.flush().await?;
-                Ok(None)
+                return Ok(None);
             }
+        };
+        let now = unix_now_ms();
+        let seen = session.get::<i64>(SEEN_KEY).await?.unwrap_or(0);
+        let every = i64::try_from(self.sessions.touch_every().as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_sub(seen) >= every {
+            session.insert(SEEN_KEY, now).await?;
         }
+        Ok(Some(principal(&user)))
     }
 
     /// Creates an account. The password must meet the configured minimum.
@@ -302,7 +357,7 @@ impl Auth {
         Ok(self.db.sessions_of_user(user.id).await?)
     }
 
-    async fn user(&self, username: &str) -> Result<crate::store::users::UserRecord, AccountError> {
+    async fn user(&self, username: &str) -> Result<UserRecord, AccountError> {
         let username = Username::parse(username)?;
         self.db
             .user_by_name(&username)

@@ -1,6 +1,7 @@
 //! argon2id password hashing off the async runtime, behind a bounded semaphore, with a
 //! dummy hash so that an unknown user costs the same time as a wrong password.
 
+use crate::stats::Stats;
 use app::auth::Password;
 use argon2::{
     password_hash::{
@@ -41,6 +42,7 @@ pub struct Hasher {
     params: Params,
     permits: Arc<Semaphore>,
     dummy: Arc<str>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -83,12 +85,13 @@ fn verify_blocking(params: &Params, password: &str, phc: &str) -> Result<Verifie
 
 impl Hasher {
     /// Builds the hasher with OWASP parameters. Computes the dummy hash once, here.
-    pub fn new(max_concurrent: usize) -> Result<Self, HashError> {
-        Self::with_params(max_concurrent, MEMORY_KIB, ITERATIONS, PARALLELISM)
+    pub fn new(max_concurrent: usize, stats: Arc<Stats>) -> Result<Self, HashError> {
+        Self::with_params(max_concurrent, stats, MEMORY_KIB, ITERATIONS, PARALLELISM)
     }
 
     pub fn with_params(
         max_concurrent: usize,
+        stats: Arc<Stats>,
         m_kib: u32,
         t: u32,
         p: u32,
@@ -100,6 +103,7 @@ impl Hasher {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy: dummy.into(),
+            stats,
         })
     }
 
@@ -134,8 +138,13 @@ impl Hasher {
     ) -> Result<Verified, HashError> {
         let is_real = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.to_string());
+        let stats = self.stats.clone();
         let verified = self
-            .run(move |params| verify_blocking(params, password.expose(), &phc))
+            .run(move |params| {
+                let verified = verify_blocking(params, password.expose(), &phc);
+                Stats::add(&stats.password_checks);
+                verified
+            })
             .await?;
         Ok(Verified {
             matches: verified.matches && is_real,
@@ -154,7 +163,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters() {
-        let hasher = Hasher::new(2).unwrap();
+        let hasher = Hasher::new(2, Arc::default()).unwrap();
         let phc = hasher.hash(pw("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(
@@ -175,7 +184,8 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_users_are_checked_against_a_dummy_that_never_matches() {
-        let hasher = Hasher::new(1).unwrap();
+        let stats = Arc::new(Stats::default());
+        let hasher = Hasher::new(1, stats.clone()).unwrap();
         let verified = hasher
             .verify(pw("lookout-dummy-password-never-matches"), None)
             .await
@@ -187,13 +197,15 @@ mod tests {
                 needs_rehash: false
             }
         );
+        // The argon2 work was done, as for a real user.
+        assert_eq!(Stats::get(&stats.password_checks), 1);
     }
 
     #[tokio::test]
     async fn hashes_with_weaker_parameters_ask_for_a_rehash() {
-        let weak = Hasher::with_params(1, 8_192, 1, 1).unwrap();
+        let weak = Hasher::with_params(1, Arc::default(), 8_192, 1, 1).unwrap();
         let phc = weak.hash(pw("correct horse")).await.unwrap();
-        let verified = Hasher::new(1)
+        let verified = Hasher::new(1, Arc::default())
             .unwrap()
             .verify(pw("correct horse"), Some(phc))
             .await

@@ -1,57 +1,26 @@
 //! Sign-in throttling (ASVS 6.1.1, 6.3.1), in three buckets:
 //!
-//! * account + client IP: after `max_failures` misses, locked for a lockout that doubles
-//!   with every further miss, up to `max_lockout`. This is what stops a guesser.
-//! * account, from anywhere: a higher threshold and a short, fixed lockout, so that many
-//!   IPs together are slowed down but the owner is never locked out for long.
-//! * client IP, any account: stops one address from spraying many accounts.
+//! * account + client address: after `max_failures` attempts, that address is locked out
+//!   of the account for a lockout that doubles with every further miss, up to
+//!   `max_lockout`. This is what stops a guesser.
+//! * client address, any account: `ip_failures` attempts, then locked out; stops one
+//!   address from spraying many accounts.
+//! * account, from anywhere: past `account_failures` misses every attempt on it waits
+//!   `account_delay` first. Never a lockout, so that failures from other addresses cannot
+//!   keep the owner (or an admin) out; they only slow them by a few seconds.
 //!
-//! A success clears the account + IP bucket. State is in memory, per instance.
+//! An attempt is counted when it begins, before its password is hashed, under one lock:
+//! a hundred guesses sent at once cannot all slip past the limit. A success gives its
+//! attempt back. Addresses are counted per IPv4 address and per IPv6 /64. State is in
+//! memory, per instance.
 
+use crate::{auth::client::counted, config::ThrottlePolicy};
 use std::{
     collections::HashMap,
     net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
-
-#[derive(Clone, Debug)]
-pub struct ThrottlePolicy {
-    /// Misses allowed per account and IP before a lockout.
-    pub max_failures: u32,
-    /// First lockout of an account + IP; doubles with each further miss.
-    pub base_lockout: Duration,
-    pub max_lockout: Duration,
-    /// Misses counted within this window; older ones are forgotten.
-    pub window: Duration,
-    /// Misses per account from all IPs before the short account-wide lockout.
-    pub account_failures: u32,
-    pub account_lockout: Duration,
-    /// Misses per IP over all accounts before that IP is locked out.
-    pub ip_failures: u32,
-}
-
-impl ThrottlePolicy {
-    /// The policy for `max_failures` misses per account and IP; the account-wide and
-    /// per-IP thresholds scale with it.
-    pub fn with_max_failures(max_failures: u32) -> Self {
-        Self {
-            max_failures,
-            base_lockout: Duration::from_secs(30),
-            max_lockout: Duration::from_secs(15 * 60),
-            window: Duration::from_secs(15 * 60),
-            account_failures: max_failures.saturating_mul(4),
-            account_lockout: Duration::from_secs(60),
-            ip_failures: max_failures.saturating_mul(10),
-        }
-    }
-}
-
-impl Default for ThrottlePolicy {
-    fn default() -> Self {
-        Self::with_max_failures(5)
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -67,8 +36,35 @@ struct Entry {
     locked_until: Option<Instant>,
 }
 
-/// Above this many tracked keys, expired ones are swept on the next miss.
+impl Entry {
+    fn new(now: Instant) -> Self {
+        Self {
+            failures: 0,
+            window_start: now,
+            locked_until: None,
+        }
+    }
+
+    fn locked_at(&self, now: Instant) -> Option<Duration> {
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+}
+
+/// Above this many tracked keys, expired ones are swept on the next attempt.
 const SWEEP_ABOVE: usize = 10_000;
+
+/// A counted sign-in attempt. Report a success with [`LoginThrottle::succeeded`]; a
+/// failure needs nothing more (it was counted when it began).
+#[derive(Debug)]
+#[must_use = "report a success with `succeeded`"]
+pub struct Attempt {
+    account: Option<String>,
+    ip: IpAddr,
+    /// How long to wait before checking the password: the account is under attack.
+    pub delay: Duration,
+}
 
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
@@ -99,79 +95,76 @@ impl LoginThrottle {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `Err(wait)` while any bucket of this attempt is locked.
-    pub fn check(&self, account: Option<&str>, ip: IpAddr) -> Result<(), Duration> {
-        self.check_at(account, ip, Instant::now())
+    /// Counts an attempt on `account` from `ip`, or `Err(wait)` while this address is
+    /// locked out of the account or of sign-in altogether.
+    pub fn begin(&self, account: Option<&str>, ip: IpAddr) -> Result<Attempt, Duration> {
+        self.begin_at(account, counted(ip), Instant::now())
     }
 
-    fn check_at(&self, account: Option<&str>, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let entries = self.entries();
-        let wait = keys(account, ip)
-            .iter()
-            .filter_map(|k| entries.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max();
-        match wait {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, account: Option<&str>, ip: IpAddr) {
-        self.record_failure_at(account, ip, Instant::now());
-    }
-
-    fn record_failure_at(&self, account: Option<&str>, ip: IpAddr, now: Instant) {
+    fn begin_at(&self, account: Option<&str>, ip: IpAddr, now: Instant) -> Result<Attempt, Duration> {
         let policy = &self.policy;
+        let keys = keys(account, ip);
         let mut entries = self.entries();
         if entries.len() > SWEEP_ABOVE {
             entries.retain(|_, e| {
-                now.duration_since(e.window_start) < policy.window
-                    || e.locked_until.is_some_and(|u| u > now)
+                now.duration_since(e.window_start) < policy.window || e.locked_at(now).is_some()
             });
         }
-        for key in keys(account, ip) {
-            let entry = entries.entry(key.clone()).or_insert(Entry {
-                failures: 0,
-                window_start: now,
-                locked_until: None,
-            });
-            if now.duration_since(entry.window_start) >= policy.window
-                && entry.locked_until.is_none_or(|u| u <= now)
-            {
-                *entry = Entry {
-                    failures: 0,
-                    window_start: now,
-                    locked_until: None,
-                };
+        let wait = keys
+            .iter()
+            .filter_map(|k| entries.get(k)?.locked_at(now))
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        let mut delay = Duration::ZERO;
+        for key in keys {
+            let entry = entries.entry(key.clone()).or_insert_with(|| Entry::new(now));
+            if now.duration_since(entry.window_start) >= policy.window {
+                *entry = Entry::new(now);
             }
-            entry.failures += 1;
-            let lockout = match key {
+            entry.failures = entry.failures.saturating_add(1);
+            match key {
                 Key::AccountFromIp(..) if entry.failures >= policy.max_failures => {
                     let doublings = (entry.failures - policy.max_failures).min(16);
-                    Some(
-                        policy
-                            .base_lockout
-                            .saturating_mul(1 << doublings)
-                            .min(policy.max_lockout),
-                    )
+                    let lockout = policy
+                        .base_lockout
+                        .saturating_mul(1 << doublings)
+                        .min(policy.max_lockout);
+                    entry.locked_until = Some(now + lockout);
                 }
-                Key::Account(_) if entry.failures >= policy.account_failures => {
-                    Some(policy.account_lockout)
+                Key::Ip(_) if entry.failures >= policy.ip_failures => {
+                    entry.locked_until = Some(now + policy.max_lockout);
                 }
-                Key::Ip(_) if entry.failures >= policy.ip_failures => Some(policy.max_lockout),
-                _ => None,
-            };
-            if let Some(lockout) = lockout {
-                entry.locked_until = Some(now + lockout);
+                Key::Account(_) if entry.failures > policy.account_failures => {
+                    delay = policy.account_delay;
+                }
+                _ => {}
             }
         }
+        Ok(Attempt {
+            account: account.map(str::to_string),
+            ip,
+            delay,
+        })
     }
 
-    pub fn record_success(&self, account: &str, ip: IpAddr) {
-        self.entries()
-            .remove(&Key::AccountFromIp(account.to_string(), ip));
+    /// The attempt signed in: it is not held against the address, and the account + address
+    /// bucket starts afresh.
+    pub fn succeeded(&self, attempt: Attempt) {
+        let mut entries = self.entries();
+        if let Some(account) = &attempt.account {
+            entries.remove(&Key::AccountFromIp(account.clone(), attempt.ip));
+            if let Some(e) = entries.get_mut(&Key::Account(account.clone())) {
+                e.failures = e.failures.saturating_sub(1);
+            }
+        }
+        if let Some(e) = entries.get_mut(&Key::Ip(attempt.ip)) {
+            e.failures = e.failures.saturating_sub(1);
+            if e.failures < self.policy.ip_failures {
+                e.locked_until = None;
+            }
+        }
     }
 }
 
@@ -186,83 +179,92 @@ mod tests {
         LoginThrottle::new(ThrottlePolicy::default())
     }
 
+    fn fail(t: &LoginThrottle, account: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        t.begin_at(Some(account), ip, now).map(drop)
+    }
+
     #[test]
-    fn fifth_miss_locks_the_account_from_that_ip_only() {
+    fn five_attempts_then_that_address_is_locked_out_of_the_account() {
         let t = throttle();
         let now = Instant::now();
-        for _ in 0..4 {
-            t.record_failure_at(Some("alice"), A, now);
+        for _ in 0..5 {
+            assert!(fail(&t, "alice", A, now).is_ok());
         }
-        assert!(t.check_at(Some("alice"), A, now).is_ok());
-        t.record_failure_at(Some("alice"), A, now);
-        assert_eq!(
-            t.check_at(Some("alice"), A, now),
-            Err(Duration::from_secs(30))
-        );
+        assert_eq!(fail(&t, "alice", A, now), Err(Duration::from_secs(30)));
         // The owner, elsewhere, is not locked out; nor is another account from A.
-        assert!(t.check_at(Some("alice"), B, now).is_ok());
-        assert!(t.check_at(Some("bob"), A, now).is_ok());
+        assert!(fail(&t, "alice", B, now).is_ok());
+        assert!(fail(&t, "bob", A, now).is_ok());
     }
 
     #[test]
     fn lockouts_double_and_are_capped() {
         let t = throttle();
-        let now = Instant::now();
-        for _ in 0..6 {
-            t.record_failure_at(Some("alice"), A, now);
+        let start = Instant::now();
+        let mut now = start;
+        for _ in 0..5 {
+            fail(&t, "alice", A, now).unwrap();
         }
-        assert_eq!(
-            t.check_at(Some("alice"), A, now),
-            Err(Duration::from_secs(60))
-        );
+        now += Duration::from_secs(31);
+        fail(&t, "alice", A, now).unwrap();
+        assert_eq!(fail(&t, "alice", A, now), Err(Duration::from_secs(60)));
         for _ in 0..20 {
-            t.record_failure_at(Some("alice"), A, now);
+            now += Duration::from_secs(16 * 60);
+            let _ = fail(&t, "alice", A, now);
         }
-        assert_eq!(
-            t.check_at(Some("alice"), A, now),
-            Err(Duration::from_secs(15 * 60))
-        );
+        // Windows expire too: old misses are forgotten after 15 minutes unlocked.
+        assert!(fail(&t, "alice", A, now + Duration::from_secs(15 * 60 + 1)).is_ok());
     }
 
     #[test]
-    fn many_ips_against_one_account_lock_it_briefly_not_forever() {
+    fn many_addresses_against_one_account_slow_it_but_never_lock_it() {
         let t = throttle();
         let now = Instant::now();
-        for i in 0..20u8 {
-            t.record_failure_at(
-                Some("alice"),
-                IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, i)),
-                now,
-            );
+        for i in 0..40u8 {
+            let _ = fail(&t, "alice", IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, i)), now);
         }
-        assert_eq!(
-            t.check_at(Some("alice"), B, now),
-            Err(Duration::from_secs(60))
-        );
-        assert!(t
-            .check_at(Some("alice"), B, now + Duration::from_secs(61))
-            .is_ok());
+        let attempt = t.begin_at(Some("alice"), B, now).expect("never locked");
+        assert_eq!(attempt.delay, Duration::from_secs(2));
     }
 
     #[test]
-    fn a_success_clears_the_account_and_ip_bucket() {
+    fn a_success_gives_its_attempt_back_and_clears_the_account_and_address_bucket() {
         let t = throttle();
+        let now = Instant::now();
         for _ in 0..4 {
-            t.record_failure(Some("alice"), A);
+            fail(&t, "alice", A, now).unwrap();
         }
-        t.record_success("alice", A);
-        t.record_failure(Some("alice"), A);
-        assert!(t.check(Some("alice"), A).is_ok());
+        let attempt = t.begin_at(Some("alice"), A, now).unwrap();
+        t.succeeded(attempt);
+        for _ in 0..4 {
+            fail(&t, "alice", A, now).unwrap();
+        }
     }
 
     #[test]
-    fn one_ip_spraying_many_accounts_is_locked_out() {
+    fn one_address_spraying_many_accounts_is_locked_out() {
         let t = throttle();
         let now = Instant::now();
         for i in 0..50 {
-            t.record_failure_at(Some(&format!("user{i}")), A, now);
+            let _ = fail(&t, &format!("user{i}"), A, now);
         }
-        assert!(t.check_at(Some("someone-new"), A, now).is_err());
-        assert!(t.check_at(Some("someone-new"), B, now).is_ok());
+        assert!(fail(&t, "someone-new", A, now).is_err());
+        assert!(fail(&t, "someone-new", B, now).is_ok());
+    }
+
+    #[test]
+    fn concurrent_attempts_are_counted_before_any_of_them_finishes() {
+        let t = std::sync::Arc::new(throttle());
+        let admitted: usize = (0..8)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    (0..25)
+                        .filter(|_| t.begin(Some("alice"), A).is_ok())
+                        .count()
+                })
+            })
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(admitted, 5);
     }
 }

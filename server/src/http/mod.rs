@@ -2,52 +2,54 @@
 
 mod assets;
 pub mod security;
+pub mod serve;
 
 use crate::{
     auth::{
+        client::{self, ClientIp},
         middleware::{gate_pages, resolve_principal},
+        origin::OriginPolicy,
         Auth,
     },
     live::{api, socket, Live},
-    store::Db,
 };
 use app::{backend::SharedBackend, shell, App};
 use axum::{
     body::Body,
-    extract::DefaultBodyLimit,
-    extract::{FromRef, Request},
+    extract::{ConnectInfo, DefaultBodyLimit, FromRef, Request, State},
     handler::HandlerWithoutStateExt,
-    middleware::{from_fn, from_fn_with_state},
+    middleware::{from_fn, from_fn_with_state, Next},
+    response::Response,
     routing::{get, post},
     Router,
 };
 use http::header;
+use ipnet::IpNet;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use security::SecurityPolicy;
-use std::sync::Arc;
-use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tower_http::{
+    compression::CompressionLayer, limit::RequestBodyLimitLayer,
+    timeout::RequestBodyTimeoutLayer, trace::TraceLayer,
+};
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
 /// Largest request body of a page or server function (ingest has its own, larger cap;
 /// nothing else reads a body).
 const MAX_SERVER_FN_BODY_BYTES: usize = 16 * 1024;
 
-/// What every handler can reach.
+/// What the router is built from. Handlers take only the part they need (`FromRef`).
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<Auth>,
     pub backend: SharedBackend,
     pub leptos: LeptosOptions,
     pub security: Arc<SecurityPolicy>,
+    pub origin: Arc<OriginPolicy>,
     pub live: Arc<Live>,
-    pub db: Db,
-}
-
-impl FromRef<AppState> for Db {
-    fn from_ref(state: &AppState) -> Self {
-        state.db.clone()
-    }
+    pub trusted_proxies: Arc<[IpNet]>,
+    pub body_timeout: Duration,
 }
 
 impl FromRef<AppState> for Arc<Auth> {
@@ -66,6 +68,19 @@ impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos.clone()
     }
+}
+
+/// Puts the request's client address (through trusted proxies only) in its extensions.
+async fn resolve_client(
+    State(trusted): State<Arc<[IpNet]>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        let ip = client::resolve(peer.ip(), req.headers(), &trusted);
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.run(req).await
 }
 
 /// Context for every Leptos render and server function: the backend, and the page's
@@ -107,14 +122,14 @@ pub fn router<Store: SessionStore + Clone>(
     // do not touch the database.
     let dynamic = pages
         .route("/ws", get(socket::upgrade))
+        // The handler checks the token, then reads the body under its own cap.
         .route(
             "/api/v1/ingest",
-            // The body is read by the `Bytes` extractor, which enforces this cap with 413.
-            post(api::ingest).layer(DefaultBodyLimit::max(api::MAX_INGEST_BYTES)),
+            post(api::ingest).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{name}/latest", get(api::latest))
-        .layer(from_fn_with_state(state.clone(), resolve_principal))
+        .layer(from_fn_with_state(state.auth.clone(), resolve_principal))
         .layer(sessions);
     let not_found = {
         let render = leptos_axum::render_app_to_stream_with_context(context, {
@@ -127,10 +142,16 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/healthz", get(healthz))
         .merge(dynamic)
         .merge(assets::site(&state.leptos, not_found))
+        .layer(RequestBodyTimeoutLayer::new(state.body_timeout))
         .layer(from_fn_with_state(
-            state.security.clone(),
+            state.origin.clone(),
             security::reject_cross_origin,
         ))
+        .layer(from_fn_with_state(
+            state.trusted_proxies.clone(),
+            resolve_client,
+        ))
+        .layer(from_fn_with_state(state.origin.clone(), security::check_host))
         .layer(from_fn_with_state(
             state.security.clone(),
             security::security_headers,

@@ -1,9 +1,11 @@
-//! Recent history: one ring buffer per host and series, in memory.
+//! Recent history: one bounded series per host and series name, in memory. Series grow on
+//! demand (a new series costs a few bytes, not its whole capacity) and stay in timestamp
+//! order whatever order samples arrive in.
 
 use app::live::Point;
 use std::collections::{BTreeMap, VecDeque};
 
-/// A fixed-capacity series: the newest `capacity` points.
+/// The newest `capacity` points of a series, oldest first.
 #[derive(Debug, Clone)]
 pub struct Ring {
     points: VecDeque<Point>,
@@ -13,16 +15,35 @@ pub struct Ring {
 impl Ring {
     pub fn new(capacity: usize) -> Self {
         Self {
-            points: VecDeque::with_capacity(capacity.min(4096)),
+            points: VecDeque::new(),
             capacity: capacity.max(1),
         }
     }
 
+    /// Adds a point in timestamp order; a point at an existing timestamp replaces it.
+    /// Points older than the whole window are dropped.
     pub fn push(&mut self, point: Point) {
+        let at = match self.points.back() {
+            None => 0,
+            Some(&(last, _)) if last < point.0 => self.points.len(),
+            // Out of order (a late sample): find its place, newest points first.
+            Some(_) => match self.points.binary_search_by(|p| p.0.cmp(&point.0)) {
+                Ok(same) => {
+                    self.points[same] = point;
+                    return;
+                }
+                Err(at) => at,
+            },
+        };
         if self.points.len() == self.capacity {
+            if at == 0 {
+                return;
+            }
             self.points.pop_front();
+            self.points.insert(at - 1, point);
+        } else {
+            self.points.insert(at, point);
         }
-        self.points.push_back(point);
     }
 
     pub fn to_vec(&self) -> Vec<Point> {
@@ -36,6 +57,15 @@ impl Ring {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+
+    pub fn last(&self) -> Option<Point> {
+        self.points.back().copied()
+    }
+
+    /// Bytes held on the heap by the points.
+    pub fn heap_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<Point>()
+    }
 }
 
 /// Every series of one host.
@@ -47,23 +77,35 @@ pub struct HostHistory {
 impl HostHistory {
     pub fn record(&mut self, ts: i64, values: &BTreeMap<String, f64>, capacity: usize) {
         for (name, value) in values {
-            self.series
-                .entry(name.clone())
-                .or_insert_with(|| Ring::new(capacity))
-                .push((ts, *value));
+            match self.series.get_mut(name) {
+                Some(ring) => ring.push((ts, *value)),
+                None => {
+                    let mut ring = Ring::new(capacity);
+                    ring.push((ts, *value));
+                    self.series.insert(name.clone(), ring);
+                }
+            }
         }
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn has_series(&self, name: &str) -> bool {
+        self.series.contains_key(name)
     }
 
     pub fn latest(&self) -> Option<(i64, BTreeMap<String, f64>)> {
         let values: BTreeMap<String, f64> = self
             .series
             .iter()
-            .filter_map(|(name, ring)| Some((name.clone(), ring.points.back()?.1)))
+            .filter_map(|(name, ring)| Some((name.clone(), ring.last()?.1)))
             .collect();
         let ts = self
             .series
             .values()
-            .filter_map(|r| r.points.back().map(|p| p.0))
+            .filter_map(|r| r.last().map(|p| p.0))
             .max()?;
         Some((ts, values))
     }
@@ -91,6 +133,32 @@ mod tests {
     }
 
     #[test]
+    fn late_points_land_in_timestamp_order_and_replace_equal_timestamps() {
+        let mut ring = Ring::new(4);
+        for ts in [10, 30, 20, 40, 30, 5] {
+            ring.push((ts, ts as f64));
+        }
+        assert_eq!(
+            ring.to_vec(),
+            vec![(10, 10.0), (20, 20.0), (30, 30.0), (40, 40.0)],
+            "5 is older than the whole full window"
+        );
+        ring.push((25, 25.0));
+        assert_eq!(
+            ring.to_vec(),
+            vec![(20, 20.0), (25, 25.0), (30, 30.0), (40, 40.0)]
+        );
+    }
+
+    #[test]
+    fn a_new_series_reserves_nothing_up_front() {
+        let mut ring = Ring::new(900);
+        assert_eq!(ring.heap_bytes(), 0);
+        ring.push((1, 1.0));
+        assert!(ring.heap_bytes() < 900 * std::mem::size_of::<Point>() / 10);
+    }
+
+    #[test]
     fn host_history_keeps_each_series_apart() {
         let mut host = HostHistory::default();
         host.record(
@@ -102,5 +170,6 @@ mod tests {
         let snap = host.snapshot();
         assert_eq!(snap["a"], vec![(1, 1.0), (2, 3.0)]);
         assert_eq!(snap["b"], vec![(1, 2.0)]);
+        assert_eq!(host.series_count(), 2);
     }
 }

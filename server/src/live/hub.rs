@@ -2,6 +2,7 @@
 //! A tick is encoded once, whatever the number of sockets.
 
 use super::history::HostHistory;
+use crate::stats::Stats;
 use app::live::{Point, ServerMessage};
 use axum::extract::ws::Utf8Bytes;
 use std::{
@@ -17,13 +18,29 @@ pub struct Frame {
     pub text: Utf8Bytes,
 }
 
+/// A batch that would take a host over `--max-series-per-host`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "host {host} would have {would_have} series; the limit (--max-series-per-host) is {max}"
+)]
+pub struct SeriesCapExceeded {
+    pub host: String,
+    pub would_have: usize,
+    pub max: usize,
+}
+
+/// One host's samples, grouped by tick.
+pub type Ticks = BTreeMap<i64, BTreeMap<String, f64>>;
+
 #[derive(Debug)]
 pub struct Hub {
     hosts: RwLock<BTreeMap<String, HostHistory>>,
     history_len: usize,
+    max_series_per_host: usize,
     tx: broadcast::Sender<Frame>,
     /// Encoded snapshots, shared by every socket that subscribes within one tick.
     snapshots: std::sync::Mutex<BTreeMap<String, Utf8Bytes>>,
+    stats: Arc<Stats>,
 }
 
 fn encode(message: &ServerMessage) -> Utf8Bytes {
@@ -34,14 +51,28 @@ fn encode(message: &ServerMessage) -> Utf8Bytes {
 impl Hub {
     /// `history_len` points per series; `queue` frames may wait for a socket before it is
     /// dropped as too slow.
-    pub fn new(history_len: usize, queue: usize) -> Self {
+    pub fn new(
+        history_len: usize,
+        queue: usize,
+        max_series_per_host: usize,
+        stats: Arc<Stats>,
+    ) -> Self {
         let (tx, _) = broadcast::channel(queue.max(1));
         Self {
             hosts: RwLock::default(),
             history_len,
+            max_series_per_host,
             tx,
             snapshots: Default::default(),
+            stats,
         }
+    }
+
+    pub fn has_host(&self, host: &str) -> bool {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(host)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
@@ -74,6 +105,7 @@ impl Hub {
             host: host.to_string(),
             series,
         });
+        Stats::add(&self.stats.snapshot_encodes);
         cache.insert(host.to_string(), text.clone());
         Some(text)
     }
@@ -88,14 +120,34 @@ impl Hub {
     }
 
     /// Records ticks of `host` in its history; sends `hosts` to everyone if it is new.
-    fn record<'a>(
-        &self,
-        host: &str,
-        ticks: impl IntoIterator<Item = (i64, &'a BTreeMap<String, f64>)>,
-    ) {
+    /// With `cap`, a batch that would take the host over the series limit is refused
+    /// whole, before anything is recorded (checked and recorded under one lock).
+    fn record<'a, I>(&self, host: &str, ticks: I, cap: bool) -> Result<(), SeriesCapExceeded>
+    where
+        I: IntoIterator<Item = (i64, &'a BTreeMap<String, f64>)> + Clone,
+    {
         let is_new = {
             let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
             let is_new = !hosts.contains_key(host);
+            if cap {
+                let existing = hosts.get(host);
+                let mut new_names: Vec<&String> = ticks
+                    .clone()
+                    .into_iter()
+                    .flat_map(|(_, values)| values.keys())
+                    .filter(|name| existing.is_none_or(|h| !h.has_series(name)))
+                    .collect();
+                new_names.sort_unstable();
+                new_names.dedup();
+                let would_have = existing.map_or(0, HostHistory::series_count) + new_names.len();
+                if !new_names.is_empty() && would_have > self.max_series_per_host {
+                    return Err(SeriesCapExceeded {
+                        host: host.to_string(),
+                        would_have,
+                        max: self.max_series_per_host,
+                    });
+                }
+            }
             let history = hosts.entry(host.to_string()).or_default();
             for (ts, values) in ticks {
                 history.record(ts, values, self.history_len);
@@ -115,11 +167,17 @@ impl Hub {
                 }),
             });
         }
+        Ok(())
     }
 
-    /// Records one tick of `host` and sends it to every subscribed socket.
+    /// Records one tick of this server's own host and sends it to every subscribed socket.
     pub fn publish(&self, host: &str, ts: i64, values: BTreeMap<String, f64>) {
-        self.record(host, [(ts, &values)]);
+        // Our own sampler's series are not capped.
+        let _ = self.record(host, [(ts, &values)], false);
+        self.send_samples(host, ts, values);
+    }
+
+    fn send_samples(&self, host: &str, ts: i64, values: BTreeMap<String, f64>) {
         let text = encode(&ServerMessage::Samples {
             host: host.to_string(),
             ts,
@@ -132,23 +190,25 @@ impl Hub {
         });
     }
 
-    /// Records a batch of ticks of `host`. One tick goes out as `samples`; several (an
-    /// agent's backlog after an outage) go out as one fresh `snapshot`, so a backfill costs
-    /// each socket one frame instead of overflowing its queue and dropping it as too slow.
-    pub fn publish_batch(&self, host: &str, mut ticks: BTreeMap<i64, BTreeMap<String, f64>>) {
+    /// Records an ingested batch of ticks of `host`, refused whole if it would cross the
+    /// series cap. One tick goes out as `samples`; several (an agent's backlog after an
+    /// outage) go out as one fresh `snapshot`, encoded once for the whole batch, so a
+    /// backfill costs each socket one frame instead of overflowing its queue.
+    pub fn publish_batch(&self, host: &str, mut ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+        self.record(host, ticks.iter().map(|(ts, values)| (*ts, values)), true)?;
         if ticks.len() <= 1 {
             if let Some((ts, values)) = ticks.pop_first() {
-                self.publish(host, ts, values);
+                self.send_samples(host, ts, values);
             }
-            return;
+            return Ok(());
         }
-        self.record(host, ticks.iter().map(|(ts, values)| (*ts, values)));
         if let Some(text) = self.snapshot(host) {
             let _ = self.tx.send(Frame {
                 host: Some(host.into()),
                 text,
             });
         }
+        Ok(())
     }
 }
 
@@ -156,9 +216,13 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn hub(history_len: usize, queue: usize) -> Hub {
+        Hub::new(history_len, queue, 3, Arc::default())
+    }
+
     #[tokio::test]
     async fn a_tick_is_encoded_once_and_shared_by_every_receiver() {
-        let hub = Hub::new(10, 8);
+        let hub = hub(10, 8);
         let (mut a, mut b) = (hub.subscribe(), hub.subscribe());
         hub.publish("web-1", 1_000, BTreeMap::from([("cpu.total".into(), 12.5)]));
         let (hosts_a, hosts_b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
@@ -174,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_receiver_that_falls_behind_is_told_so() {
-        let hub = Hub::new(10, 2);
+        let hub = hub(10, 2);
         let mut slow = hub.subscribe();
         for ts in 0..5 {
             hub.publish("web-1", ts, BTreeMap::from([("x".into(), 1.0)]));
@@ -187,12 +251,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_backlog_goes_out_as_one_snapshot_frame() {
-        let hub = Hub::new(10, 2);
+        let hub = hub(10, 2);
         let mut rx = hub.subscribe();
         let ticks = (0..5)
             .map(|ts| (ts, BTreeMap::from([("x".into(), ts as f64)])))
             .collect();
-        hub.publish_batch("web-1", ticks);
+        hub.publish_batch("web-1", ticks).unwrap();
         assert!(rx.recv().await.unwrap().host.is_none()); // `hosts`: a new host
         let frame = rx.recv().await.unwrap();
         assert!(frame
@@ -200,11 +264,27 @@ mod tests {
             .as_str()
             .starts_with(r#"{"type":"snapshot","host":"web-1","series":{"x":[[0,0.0],"#));
         assert!(rx.try_recv().is_err(), "one frame for the whole backlog");
+        assert_eq!(Stats::get(&hub.stats.snapshot_encodes), 1, "encoded once");
+    }
+
+    #[test]
+    fn a_batch_over_the_series_cap_is_refused_whole_and_old_series_go_on() {
+        let hub = hub(10, 8);
+        let tick = |names: &[&str]| {
+            Ticks::from([(1, names.iter().map(|n| (n.to_string(), 1.0)).collect())])
+        };
+        hub.publish_batch("h", tick(&["a", "b"])).unwrap();
+        let err = hub.publish_batch("h", tick(&["a", "c", "d"])).unwrap_err();
+        assert_eq!((err.would_have, err.max), (4, 3));
+        assert!(err.to_string().contains("--max-series-per-host"), "{err}");
+        assert_eq!(hub.latest("h").unwrap().1.len(), 2, "nothing of it recorded");
+        hub.publish_batch("h", tick(&["a", "b", "c"])).unwrap();
+        hub.publish_batch("h", tick(&["a"])).unwrap();
     }
 
     #[test]
     fn snapshots_hold_the_recent_history() {
-        let hub = Hub::new(2, 8);
+        let hub = hub(2, 8);
         for ts in 0..3 {
             hub.publish("web-1", ts, BTreeMap::from([("x".into(), ts as f64)]));
         }

@@ -1,27 +1,12 @@
 //! Samples this machine with `sysinfo`: CPU (total and per core), memory, swap, load,
 //! network and disk rates, disk usage, process count and uptime.
 
+use crate::config::name_part;
 use std::{collections::BTreeMap, time::Instant};
 use sysinfo::{
     CpuRefreshKind, Disks, MemoryRefreshKind, Networks, ProcessRefreshKind, ProcessesToUpdate,
     RefreshKind, System,
 };
-
-/// A series-name fragment from an interface or mount name: `[a-z0-9._-]`, at most 32.
-pub fn name_part(raw: &str) -> String {
-    let trimmed = raw.trim_matches('/');
-    if trimmed.is_empty() {
-        return "root".into();
-    }
-    trimmed
-        .chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '.' | '-' | '_') => c,
-            _ => '_',
-        })
-        .take(32)
-        .collect()
-}
 
 pub struct Sampler {
     system: System,

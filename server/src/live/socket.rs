@@ -1,8 +1,17 @@
 //! `GET /ws`: the live stream. Only a signed-in session from our own origin may open it;
 //! the socket is bound to that session and closes when the session ends.
+//!
+//! Each socket has a writer task that owns the sending half, fed through a bounded queue,
+//! with a deadline on every frame. The socket's own loop never waits on the peer, so a
+//! peer that stops reading cannot delay its revocation, expiry or shutdown: the loop
+//! queues the goodbye, gives the writer a moment, then drops the connection.
 
-use super::{hub::Frame, registry::Registration, Live};
-use crate::store::sessions::{id_hash, AuthState, AUTH_KEY};
+use super::{hub::Frame, registry::CapExceeded, registry::Registration, Live};
+use crate::{
+    auth::client::{counted, ClientAddr},
+    stats::Stats,
+    store::sessions::{id_hash, AuthState, AUTH_KEY},
+};
 use app::{
     auth::Principal,
     live::{close_code, ByeReason, ClientMessage, ServerMessage, MAX_CLIENT_FRAME_BYTES},
@@ -16,27 +25,28 @@ use axum::{
     response::{IntoResponse, Response},
     Extension,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{stream::SplitSink, SinkExt, StreamExt};
 use std::{collections::HashSet, sync::Arc, time::Duration};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tower_sessions::Session;
 use tracing::Instrument;
 
-/// Protocol-level cap: frames up to this are read, then refused by our own smaller cap
-/// with a clean 1009 rather than a torn connection.
-const MAX_WS_MESSAGE: usize = 64 * 1024;
 const READ_BUFFER: usize = 4 * 1024;
+/// After the loop ends, how long the writer may take to send the goodbye before the
+/// connection is cut. Revocation is noticed within 250 ms, so a socket ends within 1 s.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 pub async fn upgrade(
     State(live): State<Arc<Live>>,
     headers: HeaderMap,
     principal: Option<Extension<Principal>>,
+    ClientAddr(ip): ClientAddr,
     session: Session,
     ws: WebSocketUpgrade,
 ) -> Response {
     // Cross-site WebSocket hijacking: a page elsewhere may not open our socket with the
     // user's cookie. Clients without an Origin (scripts, curl) carry no victim's cookie.
-    if live.security.is_foreign_origin(&headers) {
+    if live.origin.is_foreign_origin(&headers) {
         tracing::warn!(origin = ?headers.get(http::header::ORIGIN), "websocket from a foreign origin refused");
         return (StatusCode::FORBIDDEN, "Foreign origin.").into_response();
     }
@@ -47,13 +57,35 @@ pub async fn upgrade(
         Ok(Some(state)) => live.session_deadline(state.signed_in_at),
         _ => return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response(),
     };
-    let registration = live.sockets.register(id_hash(&id));
+    let hash = id_hash(&id);
+    let registration = match live.sockets.register(hash.clone(), counted(ip)) {
+        Ok(registration) => registration,
+        Err(cap) => {
+            tracing::warn!(user_id = principal.user_id, %cap, "socket refused: over a cap");
+            let message = match cap {
+                CapExceeded::Session(_) => "Too many live sockets for this session.",
+                CapExceeded::Address(_) => "Too many live sockets from this address.",
+            };
+            return (StatusCode::TOO_MANY_REQUESTS, message).into_response();
+        }
+    };
+    // Registered first, then checked: a session ended from here on is seen by the
+    // registry's watcher, and one ended before is refused here. Only then does the
+    // socket open and say hello.
+    match live.db.live_sessions_among(std::slice::from_ref(&hash)).await {
+        Ok(live_ones) if live_ones.contains(&hash) => {}
+        Ok(_) => return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check a session");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Try again shortly.").into_response();
+        }
+    }
     // Client frames are tiny: a small read buffer (tungstenite's default is 128 KiB per
     // socket, allocated up front) keeps memory per idle dashboard low.
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .max_frame_size(MAX_CLIENT_FRAME_BYTES)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("socket", user_id = principal.user_id);
             serve(live, principal, registration, deadline, socket).instrument(span)
@@ -61,6 +93,7 @@ pub async fn upgrade(
 }
 
 fn text(message: &ServerMessage) -> Message {
+    // Our own enum of strings and numbers always serialises.
     Message::Text(serde_json::to_string(message).unwrap_or_default().into())
 }
 
@@ -71,10 +104,50 @@ fn close(code: u16, reason: &'static str) -> Message {
     }))
 }
 
+fn bye(reason: ByeReason) -> Option<ServerMessage> {
+    Some(ServerMessage::Bye { reason })
+}
+
 /// Why the loop ended, and what to send before closing.
 enum End {
-    Quiet,
+    /// The peer left, or the writer gave up on it.
+    Gone,
     Close(Option<ServerMessage>, u16, &'static str),
+}
+
+/// Sends queued frames, each within `deadline`; a peer that cannot take one in time is
+/// dropped. Ends after a close frame, on an error, or when the queue closes.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Message>,
+    deadline: Duration,
+    stats: Arc<Stats>,
+) {
+    while let Some(message) = queue.recv().await {
+        let is_close = matches!(message, Message::Close(_));
+        match tokio::time::timeout(deadline, sink.send(message)).await {
+            Ok(Ok(())) if is_close => return,
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                Stats::add(&stats.slow_sockets_dropped);
+                tracing::warn!(?deadline, "peer did not take a frame in time; dropping it");
+                return;
+            }
+        }
+    }
+}
+
+/// Whether a read error is tungstenite refusing a frame over the size limit.
+fn is_too_big(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(tungstenite::Error::Capacity(_)) = e.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 async fn serve(
@@ -84,7 +157,15 @@ async fn serve(
     deadline: tokio::time::Instant,
     socket: WebSocket,
 ) {
-    let (mut tx, mut rx) = socket.split();
+    let (sink, mut stream) = socket.split();
+    let (out, queue) = mpsc::channel::<Message>(live.config.queue.max(2));
+    let mut writer = tokio::spawn(write_frames(
+        sink,
+        queue,
+        live.config.send_timeout,
+        live.stats.clone(),
+    ));
+    let mut writer_done = false;
     let mut frames = live.hub.subscribe();
     let mut subscribed: HashSet<String> = HashSet::new();
     tracing::info!("socket opened");
@@ -93,94 +174,137 @@ async fn serve(
         user: principal.username.clone(),
         hosts: live.hub.hosts(),
     };
+    let idle_timeout = live.config.idle_timeout;
     // Made once, not per loop turn: with thousands of sockets, re-arming a timer and
     // re-registering with the shared stop token on every frame is measurable work.
     let ended = registration.ended.cancelled();
     let expired = tokio::time::sleep_until(deadline);
     let stopping = live.stop.cancelled();
-    tokio::pin!(ended, expired, stopping);
-    let end = if tx.send(text(&hello)).await.is_err() {
-        End::Quiet
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(ended, expired, stopping, idle);
+    let session_ended = || End::Close(bye(ByeReason::SessionEnded), close_code::SESSION_ENDED, "session ended");
+    let too_slow = || End::Close(bye(ByeReason::TooSlow), close_code::POLICY, "too slow");
+    let end = if out.try_send(text(&hello)).is_err() {
+        End::Gone
     } else {
         loop {
             tokio::select! {
-                () = &mut ended => {
-                    break End::Close(Some(ServerMessage::Bye { reason: ByeReason::SessionEnded }), close_code::SESSION_ENDED, "session ended");
-                }
-                () = &mut expired => {
-                    break End::Close(Some(ServerMessage::Bye { reason: ByeReason::SessionEnded }), close_code::SESSION_ENDED, "session ended");
-                }
+                () = &mut ended => break session_ended(),
+                () = &mut expired => break session_ended(),
                 () = &mut stopping => {
-                    break End::Close(Some(ServerMessage::Bye { reason: ByeReason::ServerShutdown }), 1001, "server shutting down");
+                    break End::Close(bye(ByeReason::ServerShutdown), 1001, "server shutting down");
+                }
+                _ = &mut writer => {
+                    writer_done = true;
+                    break End::Gone;
+                }
+                () = &mut idle => {
+                    tracing::info!("socket idle; closing");
+                    break End::Close(bye(ByeReason::Idle), 1000, "idle");
                 }
                 frame = frames.recv() => match frame {
                     Ok(Frame { host, text }) => {
                         let wanted = host.as_deref().is_none_or(|h| subscribed.contains(h));
-                        if wanted && tx.send(Message::Text(text)).await.is_err() {
-                            break End::Quiet;
+                        if wanted {
+                            match out.try_send(Message::Text(text)) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(_)) => {
+                                    tracing::warn!("socket fell behind the stream; dropping it");
+                                    Stats::add(&live.stats.slow_sockets_dropped);
+                                    break too_slow();
+                                }
+                                Err(mpsc::error::TrySendError::Closed(_)) => break End::Gone,
+                            }
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "socket fell behind the stream; dropping it");
-                        break End::Close(Some(ServerMessage::Bye { reason: ByeReason::TooSlow }), close_code::POLICY, "too slow");
+                        Stats::add(&live.stats.slow_sockets_dropped);
+                        break too_slow();
                     }
-                    Err(RecvError::Closed) => break End::Quiet,
+                    Err(RecvError::Closed) => break End::Gone,
                 },
-                incoming = rx.next() => match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break End::Quiet,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Binary(_))) => {
-                        tracing::warn!("binary frame from a client; closing");
-                        break End::Close(None, close_code::POLICY, "text frames only");
-                    }
-                    Some(Ok(Message::Text(body))) if body.len() > MAX_CLIENT_FRAME_BYTES => {
-                        tracing::warn!(bytes = body.len(), "oversized client frame; closing");
-                        break End::Close(None, close_code::TOO_BIG, "frame too big");
-                    }
-                    Some(Ok(Message::Text(body))) => match serde_json::from_str::<ClientMessage>(&body) {
-                        Ok(message) => {
-                            if let Err(()) = handle(&live, message, &mut subscribed, &mut tx).await {
-                                break End::Quiet;
+                incoming = stream.next() => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_timeout);
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => break End::Gone,
+                        Some(Err(e)) if is_too_big(&e) => {
+                            tracing::warn!("oversized client frame; closing");
+                            break End::Close(None, close_code::TOO_BIG, "frame too big");
+                        }
+                        Some(Err(_)) => break End::Gone,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Binary(_))) => {
+                            tracing::warn!("binary frame from a client; closing");
+                            break End::Close(None, close_code::POLICY, "text frames only");
+                        }
+                        Some(Ok(Message::Text(body))) if body.len() > MAX_CLIENT_FRAME_BYTES => {
+                            tracing::warn!(bytes = body.len(), "oversized client frame; closing");
+                            break End::Close(None, close_code::TOO_BIG, "frame too big");
+                        }
+                        Some(Ok(Message::Text(body))) => match serde_json::from_str::<ClientMessage>(&body) {
+                            Ok(message) => match handle(&live, message, &mut subscribed, &out) {
+                                Ok(()) => {}
+                                Err(Handled::Full) => break too_slow(),
+                                Err(Handled::Closed) => break End::Gone,
+                            },
+                            Err(_) => {
+                                tracing::warn!("malformed client message; closing");
+                                break End::Close(None, close_code::POLICY, "unknown message");
                             }
-                        }
-                        Err(_) => {
-                            tracing::warn!("malformed client message; closing");
-                            break End::Close(None, close_code::POLICY, "unknown message");
-                        }
-                    },
-                },
+                        },
+                    }
+                }
             }
         }
     };
-    if let End::Close(bye, code, reason) = end {
-        // Bounded: a client that stopped reading must not keep this task (and its
-        // buffers) alive.
-        let goodbye = async {
-            if let Some(bye) = bye {
-                tx.send(text(&bye)).await?;
-            }
-            tx.send(close(code, reason)).await
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), goodbye).await;
-        tracing::info!(code, reason, "socket closed by the server");
+    let closed_by_server = if let End::Close(bye, code, reason) = end {
+        if let Some(bye) = bye {
+            let _ = out.try_send(text(&bye));
+        }
+        let _ = out.try_send(close(code, reason));
+        Some((code, reason))
     } else {
-        tracing::info!("socket closed");
+        None
+    };
+    drop(out);
+    // The writer gets a moment to send the goodbye; a peer that reads nothing does not
+    // get more. Dropping both halves closes the connection.
+    if !writer_done && tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+        writer.abort();
+    }
+    drop(stream);
+    match closed_by_server {
+        Some((code, reason)) => tracing::info!(code, reason, "socket closed by the server"),
+        None => tracing::info!("socket closed"),
     }
 }
 
-async fn handle(
+enum Handled {
+    Full,
+    Closed,
+}
+
+fn queue(out: &mpsc::Sender<Message>, message: Message) -> Result<(), Handled> {
+    out.try_send(message).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => Handled::Full,
+        mpsc::error::TrySendError::Closed(_) => Handled::Closed,
+    })
+}
+
+fn handle(
     live: &Live,
     message: ClientMessage,
     subscribed: &mut HashSet<String>,
-    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-) -> Result<(), ()> {
+    out: &mpsc::Sender<Message>,
+) -> Result<(), Handled> {
     match message {
         ClientMessage::Subscribe { hosts } => {
             for host in hosts.into_iter().take(256) {
                 // Unknown hosts are ignored: they may appear later with a `hosts` frame.
                 if let Some(snapshot) = live.hub.snapshot(&host) {
                     if subscribed.insert(host) {
-                        tx.send(Message::Text(snapshot)).await.map_err(|_| ())?;
+                        queue(out, Message::Text(snapshot))?;
                     }
                 }
             }
@@ -190,7 +314,7 @@ async fn handle(
                 subscribed.remove(&host);
             }
         }
-        ClientMessage::Ping {} => tx.send(text(&ServerMessage::Pong)).await.map_err(|_| ())?,
+        ClientMessage::Ping {} => queue(out, text(&ServerMessage::Pong))?,
     }
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! Persistence: one SQLite database (embedded, no server to start) holding accounts,
-//! server-side sessions and the audit log. Migrations run at start.
+//! server-side sessions, API tokens, hosts, settings and the audit log. Migrations run
+//! at start.
 
 pub mod audit;
+pub mod hosts;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use anyhow::Context;
@@ -47,4 +50,10 @@ impl Db {
 /// Seconds since the Unix epoch, the unit of every timestamp column.
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Milliseconds since the Unix epoch, the unit of sample timestamps.
+pub fn unix_now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
 }

@@ -5,10 +5,12 @@
 //! listed and ended at once (logout everywhere, password change, account removal).
 
 use super::{unix_now, Db};
+use crate::stats::Stats;
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
@@ -18,12 +20,18 @@ use tower_sessions::{
 
 /// The session data key under which the signed-in state lives.
 pub const AUTH_KEY: &str = "auth";
+/// When the session was last written for activity (ms): it is rewritten, and its idle
+/// expiry and cookie renewed, at most once per `SessionPolicy::touch_every`.
+pub const SEEN_KEY: &str = "seen";
 
-/// What a session knows about its user: who, and since when (for the absolute lifetime).
+/// What a session knows about its user: who, since when (for the absolute lifetime), and
+/// the user's session generation at sign-in (a later one voids the session).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthState {
     pub user_id: i64,
     pub signed_in_at: i64,
+    #[serde(default)]
+    pub generation: i64,
 }
 
 /// One of a user's sessions, as listed to that user or an admin.
@@ -38,11 +46,12 @@ pub struct SessionSummary {
 #[derive(Clone, Debug)]
 pub struct SqlSessionStore {
     db: Db,
+    stats: Arc<Stats>,
 }
 
 impl SqlSessionStore {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, stats: Arc<Stats>) -> Self {
+        Self { db, stats }
     }
 }
 
@@ -55,12 +64,18 @@ fn backend(err: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(err.to_string())
 }
 
-fn user_id_of(record: &Record) -> Option<i64> {
+fn auth_of(record: &Record) -> Option<AuthState> {
     record
         .data
         .get(AUTH_KEY)
         .and_then(|v| serde_json::from_value::<AuthState>(v.clone()).ok())
-        .map(|a| a.user_id)
+}
+
+/// The row's expiry in whole seconds, rounded up: a session never ends before its idle
+/// timeout because of the column's granularity.
+fn expires_at(record: &Record) -> i64 {
+    let at = record.expiry_date;
+    at.unix_timestamp() + i64::from(at.nanosecond() > 0)
 }
 
 fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
@@ -71,24 +86,41 @@ fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = encode(record)?;
+        let auth = auth_of(record);
         let now = unix_now();
+        Stats::add(&self.stats.session_writes);
         // Ids are 128 random bits; a collision is astronomically unlikely, but a fresh id
         // is cheaper than an argument.
         loop {
+            // Not stored when the user's generation moved on since sign-in began (password
+            // changed, sessions revoked meanwhile): the cookie then opens nothing.
             let done = sqlx::query(
                 "INSERT INTO sessions (id_hash, user_id, data, expires_at, created_at, last_seen) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id_hash) DO NOTHING",
+                 SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS \
+                 (SELECT 1 FROM users WHERE id = ? AND generation <> ?) \
+                 ON CONFLICT (id_hash) DO NOTHING",
             )
             .bind(id_hash(&record.id))
-            .bind(user_id_of(record))
+            .bind(auth.map(|a| a.user_id))
             .bind(&data)
-            .bind(record.expiry_date.unix_timestamp())
+            .bind(expires_at(record))
             .bind(now)
             .bind(now)
+            .bind(auth.map(|a| a.user_id))
+            .bind(auth.map_or(0, |a| a.generation))
             .execute(self.db.pool())
             .await
             .map_err(backend)?;
             if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id_hash = ?")
+                .bind(id_hash(&record.id))
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(backend)?;
+            if taken.is_none() {
+                tracing::warn!("a sign-in finished after its user's sessions were ended; not stored");
                 return Ok(());
             }
             record.id = Id::default();
@@ -98,14 +130,20 @@ impl SessionStore for SqlSessionStore {
     /// Updates an existing session only. A session deleted meanwhile (signed out, revoked,
     /// user removed) stays deleted even if a request that was in flight saves it.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let auth = auth_of(record);
+        Stats::add(&self.stats.session_writes);
         sqlx::query(
-            "UPDATE sessions SET user_id = ?, data = ?, expires_at = ?, last_seen = ? WHERE id_hash = ?",
+            "UPDATE sessions SET user_id = ?, data = ?, expires_at = ?, last_seen = ? \
+             WHERE id_hash = ? AND NOT EXISTS \
+             (SELECT 1 FROM users WHERE id = ? AND generation <> ?)",
         )
-        .bind(user_id_of(record))
+        .bind(auth.map(|a| a.user_id))
         .bind(encode(record)?)
-        .bind(record.expiry_date.unix_timestamp())
+        .bind(expires_at(record))
         .bind(unix_now())
         .bind(id_hash(&record.id))
+        .bind(auth.map(|a| a.user_id))
+        .bind(auth.map_or(0, |a| a.generation))
         .execute(self.db.pool())
         .await
         .map_err(backend)?;
@@ -177,12 +215,19 @@ impl Db {
             .collect()
     }
 
-    /// Ends every session of one user; returns how many there were.
+    /// Ends every session of one user, and any sign-in of theirs still in flight (by moving
+    /// their generation on); returns how many sessions there were.
     pub async fn delete_sessions_of_user(&self, user_id: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE users SET generation = generation + 1 WHERE id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
             .bind(user_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

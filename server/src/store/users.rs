@@ -12,6 +12,9 @@ pub struct UserRecord {
     pub password_hash: String,
     pub role: Role,
     pub created_at: i64,
+    /// Bumped whenever all of the user's sessions end; a session of an older generation
+    /// is void.
+    pub generation: i64,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -42,10 +45,11 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
             .parse()
             .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         created_at: row.try_get("created_at")?,
+        generation: row.try_get("generation")?,
     })
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, created_at";
+const COLUMNS: &str = "id, username, password_hash, role, created_at, generation";
 
 impl Db {
     pub async fn count_users(&self) -> Result<i64, sqlx::Error> {

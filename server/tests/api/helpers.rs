@@ -1,6 +1,6 @@
 //! A real Lookout on port 0 with a fresh SQLite database per test.
 
-use lookout::{config::Config, Application};
+use lookout::{config::Config, stats::Stats, Application};
 use reqwest::{header, redirect, Client, Response, StatusCode};
 use std::{net::IpAddr, net::SocketAddr, sync::Arc};
 use tempfile::TempDir;
@@ -14,6 +14,7 @@ pub const COOKIE: &str = "lookout_session";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub config: Config,
+    pub stats: Arc<Stats>,
     dir: Arc<TempDir>,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -24,6 +25,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (config, dir) = test_config(tweak);
+    start(config, dir).await
+}
+
+/// A test database and the configuration of a server on it, not started yet.
+pub fn test_config(tweak: impl FnOnce(&mut Config)) -> (Config, Arc<TempDir>) {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let mut config = Config::new(format!(
         "sqlite://{}",
@@ -33,17 +40,35 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.hash_concurrency = 2;
     tweak(&mut config);
-    start(config, dir).await
+    (config, dir)
+}
+
+/// Starts a server on a listener the test bound (and may have used) first.
+pub async fn spawn_app_on(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    dir: Arc<TempDir>,
+) -> TestApp {
+    let app = Application::build_with_listener(config.clone(), listener)
+        .await
+        .expect("build app");
+    run(app, config, dir)
 }
 
 async fn start(config: Config, dir: Arc<TempDir>) -> TestApp {
     let app = Application::build(config.clone()).await.expect("build app");
+    run(app, config, dir)
+}
+
+fn run(app: Application, config: Config, dir: Arc<TempDir>) -> TestApp {
     let addr = app.addr();
     let shutdown = app.shutdown_token();
+    let stats = app.stats();
     let handle = tokio::spawn(app.run_until_stopped());
     TestApp {
         addr,
         config,
+        stats,
         dir,
         shutdown,
         handle,

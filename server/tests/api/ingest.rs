@@ -2,7 +2,10 @@
 
 use crate::{cli::lookout, helpers::*};
 use futures_util::SinkExt;
-use lookout::{access::tokens::Scope, store::Db};
+use lookout::{
+    access::tokens::{HostBinding, Scope},
+    store::Db,
+};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,7 +19,7 @@ pub fn now_ms() -> i64 {
 
 pub async fn token(app: &TestApp, name: &str, scope: Scope) -> String {
     let db = Db::connect(&app.config.database_url).await.unwrap();
-    db.create_token(name, scope)
+    db.create_token(name, scope, HostBinding::Unbound)
         .await
         .unwrap()
         .expose()

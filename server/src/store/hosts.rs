@@ -1,0 +1,75 @@
+//! The `hosts` table: every host that has pushed data, and which token created it.
+
+use super::{unix_now, Db};
+
+/// The outcome of recording that a token writes a host.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HostRecord {
+    /// Known already, or recorded now.
+    Ok,
+    /// New, and the token has created as many hosts as it may.
+    TokenFull,
+}
+
+/// A host as listed by `lookout host list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRow {
+    pub name: String,
+    pub token: Option<String>,
+    pub created_at: i64,
+}
+
+impl Db {
+    /// Records `host` as created by `token_id` unless it exists, and unless the token has
+    /// already created `max_for_token` hosts (`None`: no cap). One statement: concurrent
+    /// batches cannot both slip under the cap.
+    pub async fn record_host(
+        &self,
+        host: &str,
+        token_id: i64,
+        max_for_token: Option<usize>,
+    ) -> Result<HostRecord, sqlx::Error> {
+        let cap = max_for_token.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX));
+        let done = sqlx::query(
+            "INSERT INTO hosts (name, token_id, created_at) \
+             SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM hosts WHERE token_id = ?) < ? \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(host)
+        .bind(token_id)
+        .bind(unix_now())
+        .bind(token_id)
+        .bind(cap)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(HostRecord::Ok);
+        }
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM hosts WHERE name = ?")
+            .bind(host)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(if exists.is_some() {
+            HostRecord::Ok
+        } else {
+            HostRecord::TokenFull
+        })
+    }
+
+    pub async fn list_hosts(&self) -> Result<Vec<HostRow>, sqlx::Error> {
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT h.name, t.name, h.created_at FROM hosts h \
+             LEFT JOIN api_tokens t ON t.id = h.token_id ORDER BY h.name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, token, created_at)| HostRow {
+                name,
+                token,
+                created_at,
+            })
+            .collect())
+    }
+}

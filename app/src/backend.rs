@@ -3,13 +3,12 @@
 //! its error; the server crate provides the implementation through Leptos context.
 
 use crate::{
-    auth::{Password, Principal, Username},
-    dashboard::HostInfo,
-    error::{ApiError, HttpStatus, LoginError},
+    account::{Password, Principal, Username},
+    error::{respond_with, ApiError, LoginError},
+    host::HostInfo,
 };
-use http::{header, request::Parts, HeaderValue, StatusCode};
+use http::request::Parts;
 use leptos::prelude::*;
-use leptos_axum::ResponseOptions;
 use std::sync::Arc;
 
 /// The domain operations the UI can ask for. `parts` is the request being served: the
@@ -53,30 +52,4 @@ pub fn principal(parts: &Parts) -> Option<Principal> {
 /// Like [`principal`], but an error for anonymous requests.
 pub fn require_principal(parts: &Parts) -> Result<Principal, ApiError> {
     principal(parts).ok_or_else(|| respond_with(&ApiError::Unauthorized))
-}
-
-/// Whether the request is a plain HTML form post (no WASM yet): those get the framework's
-/// redirect back to the form rather than a bare error status.
-fn is_form_post(parts: &Parts) -> bool {
-    parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
-}
-
-/// Sets the HTTP status (and `Retry-After`) of the current server-function response to
-/// match `err`, and hands the error back for returning.
-pub fn respond_with<E: HttpStatus + Clone>(err: &E) -> E {
-    if let (Some(res), Some(parts)) = (use_context::<ResponseOptions>(), use_context::<Parts>()) {
-        if let Some(secs) = err.retry_after_secs() {
-            res.insert_header(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if !is_form_post(&parts) {
-            if let Ok(status) = StatusCode::from_u16(err.status()) {
-                res.set_status(status);
-            }
-        }
-    }
-    err.clone()
 }

@@ -1,6 +1,8 @@
 //! Errors that cross the wire. Each carries its HTTP status so that a server function
 //! answers a script with a real status code while a plain form post still gets the
 //! framework's redirect back to the form (with the error encoded in the URL).
+//!
+//! A leaf: it imports nothing of the crate, so every server function can map its errors here.
 
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -97,7 +99,7 @@ impl FromServerFnError for LoginError {
             None => Self::Unavailable,
         };
         #[cfg(feature = "ssr")]
-        crate::backend::respond_with(&err);
+        respond_with(&err);
         err
     }
 }
@@ -111,7 +113,45 @@ impl FromServerFnError for ApiError {
             None => Self::Internal,
         };
         #[cfg(feature = "ssr")]
-        crate::backend::respond_with(&err);
+        respond_with(&err);
         err
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use ssr::respond_with;
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::HttpStatus;
+    use http::{header, request::Parts, HeaderValue, StatusCode};
+    use leptos::prelude::use_context;
+    use leptos_axum::ResponseOptions;
+
+    /// Whether the request is a plain HTML form post (no WASM yet): those get the framework's
+    /// redirect back to the form rather than a bare error status.
+    fn is_form_post(parts: &Parts) -> bool {
+        parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    }
+
+    /// Sets the HTTP status (and `Retry-After`) of the current server-function response to
+    /// match `err`, and hands the error back for returning.
+    pub fn respond_with<E: HttpStatus + Clone>(err: &E) -> E {
+        if let (Some(res), Some(parts)) = (use_context::<ResponseOptions>(), use_context::<Parts>())
+        {
+            if let Some(secs) = err.retry_after_secs() {
+                res.insert_header(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            if !is_form_post(&parts) {
+                if let Ok(status) = StatusCode::from_u16(err.status()) {
+                    res.set_status(status);
+                }
+            }
+        }
+        err.clone()
     }
 }

@@ -3,12 +3,19 @@
 //! exchange. Compiled to WASM (`hydrate`) for the browser and natively (`ssr`) for the
 //! server, which renders every page before the WASM arrives.
 
-pub mod auth;
+// Dependencies point up this list, never down. Leaves: they import nothing of the crate.
+pub mod account;
+pub mod error;
+pub mod host;
+pub mod live;
+
+// The seam to the server's domain.
 #[cfg(feature = "ssr")]
 pub mod backend;
+
+// Features: pages and the server functions behind them.
+pub mod auth;
 pub mod dashboard;
-pub mod error;
-pub mod live;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};

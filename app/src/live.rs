@@ -4,10 +4,20 @@
 //! Client → server: `subscribe`, `unsubscribe`, `ping`; nothing else is accepted.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 /// Largest client frame the server reads; larger ones close the socket with 1009.
-pub const MAX_CLIENT_FRAME_BYTES: usize = 4 * 1024;
+pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+
+/// Most hosts the server reads from one `subscribe`; a client asks for more in several.
+pub const MAX_SUBSCRIBE_HOSTS: usize = 256;
+
+/// By default the server says `bye` (`idle`) to a socket that has sent nothing for this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often a connected browser sends `ping`: well inside [`IDLE_TIMEOUT`], so a quiet
+/// dashboard (nothing to subscribe to) is never taken for a dead one.
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
 
 /// Close codes, as in PRODUCT.md.
 pub mod close_code {
@@ -55,6 +65,8 @@ pub enum ByeReason {
     TooSlow,
     /// The server is shutting down.
     ServerShutdown,
+    /// The client sent nothing for [`IDLE_TIMEOUT`]; a live client reconnects.
+    Idle,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +111,22 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<ClientMessage>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bye_reasons_include_idle_and_pings_beat_the_idle_timeout() {
+        assert_eq!(
+            serde_json::from_str::<ServerMessage>(r#"{"type":"bye","reason":"idle"}"#).unwrap(),
+            ServerMessage::Bye {
+                reason: ByeReason::Idle
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&ClientMessage::Ping {}).unwrap(),
+            r#"{"type":"ping"}"#
+        );
+        // Two pings fit in the timeout, so one lost or late ping does not end a socket.
+        assert!(PING_INTERVAL * 2 < IDLE_TIMEOUT);
     }
 
     #[test]

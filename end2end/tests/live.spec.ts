@@ -1,4 +1,4 @@
-import { spawn, ChildProcess } from "node:child_process";
+import { execFileSync, spawn, ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,9 +59,45 @@ test.describe("a server restart", () => {
     return server;
   }
 
+  let pushing: ReturnType<typeof setInterval> | undefined;
+
   test.afterEach(() => {
+    clearInterval(pushing);
+    pushing = undefined;
     for (const server of started) server.kill("SIGKILL");
   });
+
+  /** A fresh ingest token from the command line; it prints the token on its last line. */
+  function ingestToken(name: string): string {
+    const out = execFileSync(bin, ["token", "create", name, "--scope", "ingest", "--database-url", db], {
+      encoding: "utf8",
+      env: { ...process.env, RUST_LOG: "warn" },
+      timeout: 15_000,
+    });
+    const token = out.trim().split("\n").pop()!.trim();
+    expect(token).toMatch(/^lk_/);
+    return token;
+  }
+
+  /** Pushes one cpu.total sample for `host` every 500 ms; counts the answers that were 202. */
+  function pushEvery500ms(host: string, token: string): { accepted: number } {
+    const counts = { accepted: 0 };
+    pushing = setInterval(() => {
+      const body = { host, samples: [{ series: "cpu.total", ts: Date.now(), value: Math.random() * 100 }] };
+      fetch(`http://127.0.0.1:${port}/api/v1/ingest`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(2_000),
+      })
+        .then((r) => {
+          if (r.status === 202) counts.accepted++;
+        })
+        // While the server is down the push fails; the next one tries again.
+        .catch(() => {});
+    }, 500);
+    return counts;
+  }
 
   test("shows reconnecting while the server is gone and live when it is back", async ({ page }) => {
     const first = await start();
@@ -75,5 +111,33 @@ test.describe("a server restart", () => {
     await start();
     await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "live", { timeout: 15_000 });
     await expect(page.getByTestId("signed-in-user")).toHaveText("admin");
+  });
+
+  test("an ingested host's chart moves again after the server comes back", async ({ page }) => {
+    test.setTimeout(90_000);
+    const first = await start();
+    const pushes = pushEvery500ms("e2e-pushed", ingestToken("pusher"));
+    await signInLive(page, `http://127.0.0.1:${port}`);
+
+    const connection = page.locator("[data-connection]");
+    const cpu = page.locator('h2.live-host:text-is("e2e-pushed") + .charts [data-series="cpu.total"] path.line');
+    await expect(cpu).toHaveAttribute("d", /^M/, { timeout: 10_000 });
+
+    first.kill("SIGKILL");
+    await expect(connection).toHaveAttribute("data-connection", "reconnecting", { timeout: 3_000 });
+    await start();
+    const acceptedBefore = pushes.accepted;
+    await expect(connection).toHaveAttribute("data-connection", "live", { timeout: 15_000 });
+
+    // Live is not enough: the pushed host's line must keep moving on the new socket.
+    let seen = await cpu.getAttribute("d");
+    for (let change = 0; change < 2; change++) {
+      await expect
+        .poll(async () => cpu.getAttribute("d"), { timeout: 10_000, message: `change ${change + 1} after the restart` })
+        .not.toBe(seen);
+      seen = await cpu.getAttribute("d");
+    }
+    expect(pushes.accepted, "pushes accepted by the restarted server").toBeGreaterThan(acceptedBefore);
+    await expect(connection).toHaveAttribute("data-connection", "live");
   });
 });

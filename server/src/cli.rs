@@ -146,9 +146,7 @@ async fn password_min_chars(db: &Db) -> anyhow::Result<usize> {
         .await?
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
-    Ok(app::auth::PASSWORD_MIN_CHARS
-        .max(from_env)
-        .max(from_server))
+    Ok(app::auth::PASSWORD_MIN_CHARS.max(from_env).max(from_server))
 }
 
 async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {

@@ -98,7 +98,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
     /// Most open connections from one client address (live sockets included).
-    #[arg(long, env = "LOOKOUT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 512)]
+    #[arg(
+        long,
+        env = "LOOKOUT_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 512
+    )]
     pub max_connections_per_address: usize,
     /// A client must send a request's headers within this.
     #[arg(long, env = "LOOKOUT_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
@@ -327,9 +331,7 @@ pub fn parse_trusted_proxies(raw: &[String]) -> anyhow::Result<Vec<IpNet>> {
         .map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .with_context(|| {
-                    format!("--trusted-proxy: {s:?} is not an address or CIDR block")
-                })
+                .with_context(|| format!("--trusted-proxy: {s:?} is not an address or CIDR block"))
         })
         .collect()
 }

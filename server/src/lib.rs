@@ -22,7 +22,7 @@ use crate::{
     http::{security::SecurityPolicy, serve::Connections, AppState},
     live::Live,
     stats::Stats,
-    store::{settings::PASSWORD_MIN_LENGTH, sessions::SqlSessionStore, Db},
+    store::{sessions::SqlSessionStore, settings::PASSWORD_MIN_LENGTH, Db},
 };
 use anyhow::Context;
 use app::auth::Role;
@@ -61,7 +61,10 @@ impl Application {
     }
 
     /// Builds on a listener bound by the caller (tests that must own the port first).
-    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await?;
         let stats = Arc::new(Stats::default());
         let hasher = {

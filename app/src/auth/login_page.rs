@@ -1,4 +1,4 @@
-use super::{Login, Logout};
+use super::api::{Login, Logout};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 

@@ -1,63 +1,13 @@
-//! Accounts as the UI sees them: the typed inputs of sign-in, the signed-in principal, and
-//! the sign-in / sign-out server functions.
+//! Signing in and out: the sign-in page, the sign-out button and the server functions
+//! behind them. The account types live in [`crate::account`]; they are re-exported here,
+//! where the server has always found them.
 
+mod api;
 mod login_page;
-mod types;
 
-pub use login_page::{LoginPage, SignOutButton};
-pub use types::{
+pub use crate::account::{
     safe_next, Password, PasswordError, Principal, Role, Username, UsernameError,
     PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS,
 };
-
-use crate::error::{ApiError, LoginError};
-use leptos::prelude::*;
-
-/// Signs in and redirects to `next` (a same-site path) or `/`.
-///
-/// Works as a plain form post before the WASM has loaded and as a server-function call after.
-#[server(prefix = "/api/fn", endpoint = "login")]
-pub async fn login(
-    username: String,
-    password: String,
-    next: Option<String>,
-) -> Result<(), LoginError> {
-    use crate::backend::{request_context, respond_with};
-
-    let (backend, parts) = request_context().map_err(|_| respond_with(&LoginError::Unavailable))?;
-    let password = Password::for_login(password)
-        .map_err(|e| respond_with(&LoginError::BadRequest(e.to_string())))?;
-    // A username that cannot exist is still checked against the dummy hash by the
-    // backend, so that refusing it costs the same time as a wrong password.
-    let username = Username::parse(&username).ok();
-    backend
-        .sign_in(&parts, username, password)
-        .await
-        .map_err(|e| respond_with(&e))?;
-    leptos_axum::redirect(&safe_next(next.as_deref()));
-    Ok(())
-}
-
-/// Ends the session on the server and goes back to the sign-in page.
-#[server(prefix = "/api/fn", endpoint = "logout")]
-pub async fn logout() -> Result<(), ApiError> {
-    use crate::backend::{request_context, respond_with};
-
-    let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
-    backend
-        .sign_out(&parts)
-        .await
-        .map_err(|e| respond_with(&e))?;
-    leptos_axum::redirect("/login");
-    Ok(())
-}
-
-/// Whether the request's session is signed in. Answers 200 either way, so the live page
-/// can tell "signed out" from "server unreachable" without a failed request in the console.
-#[server(prefix = "/api/fn", endpoint = "signed_in")]
-pub async fn signed_in() -> Result<bool, ApiError> {
-    use crate::backend::{principal, request_context, respond_with};
-
-    let (_, parts) = request_context().map_err(|e| respond_with(&e))?;
-    Ok(principal(&parts).is_some())
-}
+pub use api::{login, logout, signed_in, Login, Logout, SignedIn};
+pub use login_page::{LoginPage, SignOutButton};

@@ -1,10 +1,12 @@
 //! The live half of the dashboard: a socket to `/ws`, charts that move every tick, and the
 //! connection state shown to the user (`data-connection`: live / reconnecting / signed-out).
 
-use super::format_bytes;
-use crate::live::{ByeReason, Point, ServerMessage};
+use super::format::format_bytes;
+use crate::live::{
+    ByeReason, ClientMessage, Point, ServerMessage, MAX_CLIENT_FRAME_BYTES, MAX_SUBSCRIBE_HOSTS,
+};
 use leptos::prelude::*;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Points kept per series in the browser (15 minutes at 1 s).
 const KEEP: usize = 900;
@@ -51,40 +53,52 @@ pub type Series = BTreeMap<String, VecDeque<Point>>;
 pub enum Step {
     /// Ask for these hosts' data.
     Subscribe(Vec<String>),
+    /// The server is closing this socket for a reason a new socket cures (idle, too slow,
+    /// restarting): treat it as dropped.
+    Reconnect,
     SessionEnded,
     Continue,
 }
 
-/// Applies one server message to the browser's copy of the data.
-pub fn apply(hosts: &mut BTreeMap<String, Series>, message: ServerMessage) -> Step {
+/// Applies one server message to the browser's copy of the data. `streaming` belongs to
+/// the current socket: the hosts whose snapshot arrived on it, so whose ticks it carries.
+pub fn apply(
+    hosts: &mut BTreeMap<String, Series>,
+    streaming: &mut BTreeSet<String>,
+    message: ServerMessage,
+) -> Step {
     match message {
-        ServerMessage::Hello { hosts: names, .. } | ServerMessage::Hosts { hosts: names } => {
-            Step::Subscribe(
-                names
-                    .into_iter()
-                    .filter(|h| !hosts.contains_key(h))
-                    .collect(),
-            )
+        // A new socket streams nothing yet: ask again for every host on the page, not only
+        // new ones, or their charts freeze after a reconnect while the badge says live.
+        ServerMessage::Hello { hosts: names, .. } => {
+            streaming.clear();
+            let wanted: BTreeSet<String> = hosts.keys().cloned().chain(names).collect();
+            Step::Subscribe(wanted.into_iter().collect())
         }
-        ServerMessage::Snapshot { host, series } => {
-            let series = series
+        // The server ignores hosts it does not know yet, so a host asked for too early is
+        // asked for again once it is listed.
+        ServerMessage::Hosts { hosts: names } => Step::Subscribe(
+            names
                 .into_iter()
-                .map(|(name, points)| {
-                    let skip = points.len().saturating_sub(KEEP);
-                    (name, points.into_iter().skip(skip).collect())
-                })
-                .collect();
-            hosts.insert(host, series);
+                .filter(|h| !streaming.contains(h))
+                .collect(),
+        ),
+        // Merged, not replaced: after a reconnect the history already drawn stays.
+        ServerMessage::Snapshot { host, series } => {
+            streaming.insert(host.clone());
+            let shown = hosts.entry(host).or_default();
+            for (name, points) in series {
+                let line = shown.entry(name).or_default();
+                for point in points {
+                    insert_point(line, point);
+                }
+            }
             Step::Continue
         }
         ServerMessage::Samples { host, ts, values } => {
             if let Some(series) = hosts.get_mut(&host) {
                 for (name, value) in values {
-                    let points = series.entry(name).or_default();
-                    points.push_back((ts, value));
-                    if points.len() > KEEP {
-                        points.pop_front();
-                    }
+                    insert_point(series.entry(name).or_default(), (ts, value));
                 }
             }
             Step::Continue
@@ -92,8 +106,59 @@ pub fn apply(hosts: &mut BTreeMap<String, Series>, message: ServerMessage) -> St
         ServerMessage::Bye {
             reason: ByeReason::SessionEnded,
         } => Step::SessionEnded,
-        ServerMessage::Bye { .. } | ServerMessage::Pong => Step::Continue,
+        ServerMessage::Bye {
+            reason: ByeReason::Idle | ByeReason::TooSlow | ByeReason::ServerShutdown,
+        } => Step::Reconnect,
+        ServerMessage::Pong => Step::Continue,
     }
+}
+
+/// Adds a point in timestamp order, so a late tick never makes the line zig-zag (one with
+/// a timestamp already present replaces it), and keeps the newest [`KEEP`].
+fn insert_point(points: &mut VecDeque<Point>, point: Point) {
+    match points.back() {
+        Some(&(last, _)) if point.0 <= last => {
+            match points.binary_search_by_key(&point.0, |&(ts, _)| ts) {
+                Ok(i) => points[i] = point,
+                Err(i) => points.insert(i, point),
+            }
+        }
+        _ => points.push_back(point),
+    }
+    if points.len() > KEEP {
+        points.pop_front();
+    }
+}
+
+/// The `subscribe` frames asking for `hosts`: as few as fit the server's limits on a
+/// client frame's size and on the hosts it reads from one.
+pub fn subscribe_frames(hosts: Vec<String>) -> Vec<String> {
+    let frame = |hosts: Vec<String>| {
+        serde_json::to_string(&ClientMessage::Subscribe { hosts }).unwrap_or_default()
+    };
+    let overhead = frame(Vec::new()).len();
+    let mut frames = Vec::new();
+    let mut batch = Vec::new();
+    let mut size = overhead;
+    for host in hosts {
+        // Quoted, escaped, and a comma.
+        let cost = serde_json::to_string(&host).map_or(usize::MAX, |q| q.len() + 1);
+        if overhead.saturating_add(cost) > MAX_CLIENT_FRAME_BYTES {
+            continue; // No server would accept it; not a valid host name anyway.
+        }
+        if !batch.is_empty()
+            && (size + cost > MAX_CLIENT_FRAME_BYTES || batch.len() == MAX_SUBSCRIBE_HOSTS)
+        {
+            frames.push(frame(std::mem::take(&mut batch)));
+            size = overhead;
+        }
+        size += cost;
+        batch.push(host);
+    }
+    if !batch.is_empty() {
+        frames.push(frame(batch));
+    }
+    frames
 }
 
 /// An SVG path through the last [`WINDOW_MS`] of `points`, scaled to `0..max` (or to the
@@ -260,12 +325,16 @@ fn Chart(
 /// The socket loop, in the browser only.
 #[cfg(feature = "hydrate")]
 mod client {
-    use super::{apply, Connection, LiveState, Step};
-    use crate::live::{close_code, ClientMessage, ServerMessage};
-    use futures_util::{SinkExt, StreamExt};
+    use super::{apply, subscribe_frames, Connection, LiveState, Step};
+    use crate::live::{close_code, ClientMessage, ServerMessage, PING_INTERVAL};
+    use futures_util::{
+        future::{select, Either},
+        SinkExt, StreamExt,
+    };
     use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
+    use gloo_timers::future::sleep;
     use leptos::prelude::*;
-    use std::time::Duration;
+    use std::{collections::BTreeSet, time::Duration};
 
     enum Outcome {
         SessionEnded,
@@ -296,7 +365,7 @@ mod client {
 
     async fn renew_cookie(state: LiveState) {
         while state.alive() {
-            gloo_timers::future::sleep(COOKIE_RENEWAL).await;
+            sleep(COOKIE_RENEWAL).await;
             if state.connection.try_get_untracked() == Some(Connection::Live) {
                 let _ = crate::auth::signed_in().await;
             }
@@ -322,7 +391,7 @@ mod client {
                     if let Ok(false) = crate::auth::signed_in().await {
                         return signed_out(state).await;
                     }
-                    gloo_timers::future::sleep(backoff(attempt)).await;
+                    sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
             }
@@ -333,10 +402,16 @@ mod client {
         if state.connection.try_set(Connection::SignedOut).is_some() {
             return;
         }
-        gloo_timers::future::sleep(Duration::from_millis(1500)).await;
+        sleep(Duration::from_millis(1500)).await;
         if state.alive() {
             let _ = window().location().set_href("/login");
         }
+    }
+
+    /// What woke the socket loop.
+    enum Event {
+        Frame(Option<Result<Message, WebSocketError>>),
+        PingDue,
     }
 
     async fn connect(state: &LiveState) -> Outcome {
@@ -345,7 +420,26 @@ mod client {
         };
         let (mut tx, mut rx) = socket.split();
         let mut was_live = false;
-        while let Some(item) = rx.next().await {
+        let mut streaming = BTreeSet::new();
+        let mut ping_due = sleep(PING_INTERVAL);
+        loop {
+            let event = match select(rx.next(), &mut ping_due).await {
+                Either::Left((frame, _)) => Event::Frame(frame),
+                Either::Right(_) => Event::PingDue,
+            };
+            let item = match event {
+                Event::Frame(Some(item)) => item,
+                Event::Frame(None) => return Outcome::Dropped { was_live },
+                Event::PingDue => {
+                    // The server ends sockets that stay silent; a ping keeps this one.
+                    ping_due = sleep(PING_INTERVAL);
+                    let ping = serde_json::to_string(&ClientMessage::Ping {}).unwrap_or_default();
+                    if tx.send(Message::Text(ping)).await.is_err() {
+                        return Outcome::Dropped { was_live };
+                    }
+                    continue;
+                }
+            };
             if !state.alive() {
                 let _ = tx.close().await;
                 return Outcome::PageGone;
@@ -364,7 +458,9 @@ mod client {
                 Err(_) => return Outcome::Dropped { was_live },
             };
             let is_hello = matches!(message, ServerMessage::Hello { .. });
-            let step = state.hosts.try_update(|hosts| apply(hosts, message));
+            let step = state
+                .hosts
+                .try_update(|hosts| apply(hosts, &mut streaming, message));
             if is_hello {
                 was_live = true;
                 let _ = state.connection.try_set(Connection::Live);
@@ -372,17 +468,20 @@ mod client {
             match step {
                 None => return Outcome::PageGone,
                 Some(Step::SessionEnded) => return Outcome::SessionEnded,
-                Some(Step::Subscribe(hosts)) if !hosts.is_empty() => {
-                    let text = serde_json::to_string(&ClientMessage::Subscribe { hosts })
-                        .unwrap_or_default();
-                    if tx.send(Message::Text(text)).await.is_err() {
-                        return Outcome::Dropped { was_live };
+                Some(Step::Reconnect) => {
+                    let _ = tx.close().await;
+                    return Outcome::Dropped { was_live };
+                }
+                Some(Step::Subscribe(hosts)) => {
+                    for text in subscribe_frames(hosts) {
+                        if tx.send(Message::Text(text)).await.is_err() {
+                            return Outcome::Dropped { was_live };
+                        }
                     }
                 }
-                Some(_) => {}
+                Some(Step::Continue) => {}
             }
         }
-        Outcome::Dropped { was_live }
     }
 }
 
@@ -390,45 +489,61 @@ mod client {
 mod tests {
     use super::*;
 
+    fn hello(hosts: &[&str]) -> ServerMessage {
+        ServerMessage::Hello {
+            user: "a".into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    fn snapshot(host: &str, points: Vec<Point>) -> ServerMessage {
+        ServerMessage::Snapshot {
+            host: host.into(),
+            series: BTreeMap::from([("cpu.total".into(), points)]),
+        }
+    }
+
+    fn tick(host: &str, ts: i64, value: f64) -> ServerMessage {
+        ServerMessage::Samples {
+            host: host.into(),
+            ts,
+            values: BTreeMap::from([("cpu.total".into(), value)]),
+        }
+    }
+
+    fn subscribe(hosts: &[&str]) -> Step {
+        Step::Subscribe(hosts.iter().map(|h| h.to_string()).collect())
+    }
+
     #[test]
     fn hello_subscribes_to_every_host_and_samples_extend_snapshots() {
-        let mut hosts = BTreeMap::new();
-        let hello = ServerMessage::Hello {
-            user: "a".into(),
-            hosts: vec!["web-1".into()],
-        };
+        let (mut hosts, mut streaming) = (BTreeMap::new(), BTreeSet::new());
         assert_eq!(
-            apply(&mut hosts, hello),
-            Step::Subscribe(vec!["web-1".into()])
+            apply(&mut hosts, &mut streaming, hello(&["web-1"])),
+            subscribe(&["web-1"])
         );
-        let snapshot = ServerMessage::Snapshot {
-            host: "web-1".into(),
-            series: BTreeMap::from([("cpu.total".into(), vec![(1, 1.0), (2, 2.0)])]),
-        };
-        apply(&mut hosts, snapshot);
         apply(
             &mut hosts,
-            ServerMessage::Samples {
-                host: "web-1".into(),
-                ts: 3,
-                values: BTreeMap::from([("cpu.total".into(), 3.0)]),
-            },
+            &mut streaming,
+            snapshot("web-1", vec![(1, 1.0), (2, 2.0)]),
         );
+        apply(&mut hosts, &mut streaming, tick("web-1", 3, 3.0));
         assert_eq!(
             hosts["web-1"]["cpu.total"],
             VecDeque::from(vec![(1, 1.0), (2, 2.0), (3, 3.0)])
         );
-        // Known hosts are not asked for again.
+        // Hosts this socket already streams are not asked for again.
         let again = ServerMessage::Hosts {
             hosts: vec!["web-1".into(), "web-2".into()],
         };
         assert_eq!(
-            apply(&mut hosts, again),
-            Step::Subscribe(vec!["web-2".into()])
+            apply(&mut hosts, &mut streaming, again),
+            subscribe(&["web-2"])
         );
         assert_eq!(
             apply(
                 &mut hosts,
+                &mut streaming,
                 ServerMessage::Bye {
                     reason: ByeReason::SessionEnded
                 }
@@ -438,20 +553,147 @@ mod tests {
     }
 
     #[test]
-    fn series_keep_a_bounded_history() {
-        let mut hosts = BTreeMap::from([("h".to_string(), Series::new())]);
-        for ts in 0..(KEEP as i64 + 10) {
+    fn a_reconnect_asks_again_for_every_host_shown_and_merges_their_snapshots() {
+        let (mut hosts, mut streaming) = (BTreeMap::new(), BTreeSet::new());
+        apply(&mut hosts, &mut streaming, hello(&["pushed", "web-1"]));
+        apply(
+            &mut hosts,
+            &mut streaming,
+            snapshot("pushed", vec![(1, 1.0)]),
+        );
+        apply(
+            &mut hosts,
+            &mut streaming,
+            snapshot("web-1", vec![(1, 5.0)]),
+        );
+
+        // A new socket (after a restart): the server knows only web-1 so far, and streams
+        // nothing until asked, so the page asks for every host it shows.
+        assert_eq!(
+            apply(&mut hosts, &mut streaming, hello(&["web-1", "web-2"])),
+            subscribe(&["pushed", "web-1", "web-2"])
+        );
+        // The server ignored `pushed` (unknown to it then); once it lists it, it is asked
+        // for again, while web-1, whose snapshot came, is not.
+        apply(
+            &mut hosts,
+            &mut streaming,
+            snapshot("web-1", vec![(1, 5.0), (2, 6.0)]),
+        );
+        assert_eq!(
             apply(
                 &mut hosts,
-                ServerMessage::Samples {
-                    host: "h".into(),
-                    ts,
-                    values: BTreeMap::from([("x".into(), 0.0)]),
-                },
+                &mut streaming,
+                ServerMessage::Hosts {
+                    hosts: vec!["pushed".into(), "web-1".into()]
+                }
+            ),
+            subscribe(&["pushed"])
+        );
+        // The new snapshot extends what was drawn rather than replacing it.
+        apply(
+            &mut hosts,
+            &mut streaming,
+            snapshot("pushed", vec![(3, 3.0)]),
+        );
+        apply(&mut hosts, &mut streaming, tick("pushed", 4, 4.0));
+        assert_eq!(
+            hosts["pushed"]["cpu.total"],
+            VecDeque::from(vec![(1, 1.0), (3, 3.0), (4, 4.0)])
+        );
+    }
+
+    #[test]
+    fn late_ticks_and_snapshots_land_in_timestamp_order() {
+        let (mut hosts, mut streaming) = (BTreeMap::new(), BTreeSet::new());
+        apply(
+            &mut hosts,
+            &mut streaming,
+            snapshot("h", vec![(10, 1.0), (30, 3.0)]),
+        );
+        apply(&mut hosts, &mut streaming, tick("h", 40, 4.0));
+        // Older than the newest point: inserted where it belongs.
+        apply(&mut hosts, &mut streaming, tick("h", 20, 2.0));
+        // Same timestamp as a point held: replaces it.
+        apply(&mut hosts, &mut streaming, tick("h", 30, 3.5));
+        // Older than everything held.
+        apply(&mut hosts, &mut streaming, tick("h", 5, 0.5));
+        assert_eq!(
+            hosts["h"]["cpu.total"],
+            VecDeque::from(vec![(5, 0.5), (10, 1.0), (20, 2.0), (30, 3.5), (40, 4.0)])
+        );
+        // A snapshot overlapping the history interleaves with it, its values winning.
+        apply(
+            &mut hosts,
+            &mut streaming,
+            snapshot("h", vec![(15, 1.5), (40, 4.5), (50, 5.0)]),
+        );
+        let ts: Vec<i64> = hosts["h"]["cpu.total"].iter().map(|p| p.0).collect();
+        assert_eq!(ts, vec![5, 10, 15, 20, 30, 40, 50]);
+        assert_eq!(hosts["h"]["cpu.total"][5], (40, 4.5));
+    }
+
+    #[test]
+    fn a_server_goodbye_other_than_sign_out_means_reconnect() {
+        let (mut hosts, mut streaming) = (BTreeMap::new(), BTreeSet::new());
+        for reason in [
+            ByeReason::Idle,
+            ByeReason::TooSlow,
+            ByeReason::ServerShutdown,
+        ] {
+            assert_eq!(
+                apply(&mut hosts, &mut streaming, ServerMessage::Bye { reason }),
+                Step::Reconnect,
+                "{reason:?}"
             );
         }
-        assert_eq!(hosts["h"]["x"].len(), KEEP);
-        assert_eq!(hosts["h"]["x"].front().unwrap().0, 10);
+    }
+
+    #[test]
+    fn subscriptions_are_split_to_fit_the_servers_frame_limits() {
+        assert!(subscribe_frames(Vec::new()).is_empty());
+        let one = subscribe_frames(vec!["web-1".into()]);
+        assert_eq!(
+            one,
+            vec![r#"{"type":"subscribe","hosts":["web-1"]}"#.to_string()]
+        );
+
+        let long: Vec<String> = (0..300).map(|i| format!("{i:0>64}")).collect();
+        let short: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+        for hosts in [long, short] {
+            let frames = subscribe_frames(hosts.clone());
+            assert!(frames.len() > 1);
+            let mut asked = Vec::new();
+            for frame in &frames {
+                assert!(
+                    frame.len() <= MAX_CLIENT_FRAME_BYTES,
+                    "{} bytes",
+                    frame.len()
+                );
+                let ClientMessage::Subscribe { hosts } = serde_json::from_str(frame).unwrap()
+                else {
+                    panic!("not a subscribe: {frame}");
+                };
+                assert!(hosts.len() <= MAX_SUBSCRIBE_HOSTS);
+                asked.extend(hosts);
+            }
+            assert_eq!(asked, hosts);
+        }
+    }
+
+    #[test]
+    fn series_keep_a_bounded_history() {
+        let mut hosts = BTreeMap::from([("h".to_string(), Series::new())]);
+        let mut streaming = BTreeSet::new();
+        for ts in 0..(KEEP as i64 + 10) {
+            apply(&mut hosts, &mut streaming, tick("h", ts, 0.0));
+        }
+        assert_eq!(hosts["h"]["cpu.total"].len(), KEEP);
+        assert_eq!(hosts["h"]["cpu.total"].front().unwrap().0, 10);
+        // A tick older than all that is kept does not push out a newer one.
+        apply(&mut hosts, &mut streaming, tick("h", 0, 0.0));
+        assert_eq!(hosts["h"]["cpu.total"].front().unwrap().0, 10);
+        assert_eq!(hosts["h"]["cpu.total"].len(), KEEP);
     }
 
     #[test]

@@ -3,31 +3,14 @@
 mod format;
 pub mod live;
 
+// Re-exported where the server has always found it.
+pub use crate::host::HostInfo;
 pub use format::{format_bytes, format_duration};
 
-use crate::{
-    auth::{Principal, SignOutButton},
-    error::ApiError,
-};
+use crate::{account::Principal, auth::SignOutButton, error::ApiError};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
-
-/// Facts about the machine the server runs on, read on the server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HostInfo {
-    pub hostname: String,
-    pub os: String,
-    pub kernel: String,
-    pub cpu_brand: String,
-    pub logical_cores: usize,
-    pub physical_cores: Option<usize>,
-    pub uptime_secs: u64,
-    pub memory_total_bytes: u64,
-    pub memory_used_bytes: u64,
-    pub swap_total_bytes: u64,
-    pub swap_used_bytes: u64,
-}
 
 /// Everything the dashboard page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,7 +21,10 @@ pub struct Overview {
 
 #[server(prefix = "/api/fn", endpoint = "overview")]
 pub async fn dashboard_overview() -> Result<Overview, ApiError> {
-    use crate::backend::{request_context, require_principal, respond_with};
+    use crate::{
+        backend::{request_context, require_principal},
+        error::respond_with,
+    };
 
     let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
     let user = require_principal(&parts)?;

@@ -93,9 +93,9 @@ impl HostBinding {
     /// Parses `--host`: 1–64 of `a-z 0-9 . _ -`, plus `*` and `?` for a pattern.
     pub fn parse(raw: &str) -> Result<Self, TokenError> {
         let ok = (1..=64).contains(&raw.len())
-            && raw.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-*?".contains(&b)
-            });
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-*?".contains(&b));
         if !ok {
             return Err(TokenError::BadHost);
         }

@@ -129,13 +129,22 @@ mod tests {
     }
 
     fn proxies() -> Vec<IpNet> {
-        vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]
+        vec![
+            "127.0.0.1/32".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ]
     }
 
     #[test]
     fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
-        let h = headers(&[("x-forwarded-for", "198.51.100.7"), ("forwarded", "for=1.2.3.4")]);
-        assert_eq!(resolve(ip("203.0.113.9"), &h, &proxies()), ip("203.0.113.9"));
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.7"),
+            ("forwarded", "for=1.2.3.4"),
+        ]);
+        assert_eq!(
+            resolve(ip("203.0.113.9"), &h, &proxies()),
+            ip("203.0.113.9")
+        );
         assert_eq!(resolve(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"));
     }
 
@@ -163,7 +172,10 @@ mod tests {
             "forwarded",
             r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https, for=10.0.0.2"#,
         )]);
-        assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies()), ip("2001:db8:cafe::17"));
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &proxies()),
+            ip("2001:db8:cafe::17")
+        );
         let h = headers(&[("forwarded", "for=192.0.2.60:8080;by=10.0.0.1")]);
         assert_eq!(resolve(ip("10.0.0.1"), &h, &proxies()), ip("192.0.2.60"));
     }
@@ -175,7 +187,10 @@ mod tests {
             counted(ip("2001:db8:1:2:ffff:1:2:3")),
             counted(ip("2001:db8:1:2::9"))
         );
-        assert_ne!(counted(ip("2001:db8:1:3::1")), counted(ip("2001:db8:1:2::1")));
+        assert_ne!(
+            counted(ip("2001:db8:1:3::1")),
+            counted(ip("2001:db8:1:2::1"))
+        );
         assert_eq!(counted(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
         assert_eq!(counted(ip("192.0.2.1")), ip("192.0.2.1"));
     }

@@ -173,7 +173,10 @@ impl Auth {
         // a password in the wrong field.
         let account = user.as_ref().map(|u| u.username.clone());
         let account = account.as_deref();
-        let attempt = match self.throttle.begin(username.as_ref().map(Username::as_str), ip) {
+        let attempt = match self
+            .throttle
+            .begin(username.as_ref().map(Username::as_str), ip)
+        {
             Ok(attempt) => attempt,
             Err(wait) => {
                 self.db

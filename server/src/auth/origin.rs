@@ -49,8 +49,7 @@ impl HostRule {
             }
             Self::Exact { authority, https } => {
                 let default_port = if *https { ":443" } else { ":80" };
-                host == *authority
-                    || host.strip_suffix(default_port) == Some(authority.as_str())
+                host == *authority || host.strip_suffix(default_port) == Some(authority.as_str())
             }
         }
     }
@@ -216,7 +215,14 @@ mod tests {
     #[test]
     fn bound_to_loopback_only_loopback_host_names_are_served() {
         let rule = HostRule::new(LOCAL.parse().unwrap(), None);
-        for ok in ["localhost", "localhost:3000", "127.0.0.1:3000", "[::1]:3000", "[::1]", "LOCALHOST:80"] {
+        for ok in [
+            "localhost",
+            "localhost:3000",
+            "127.0.0.1:3000",
+            "[::1]:3000",
+            "[::1]",
+            "LOCALHOST:80",
+        ] {
             assert!(rule.allows(Some(ok)), "{ok}");
         }
         for bad in [

@@ -101,7 +101,12 @@ impl LoginThrottle {
         self.begin_at(account, counted(ip), Instant::now())
     }
 
-    fn begin_at(&self, account: Option<&str>, ip: IpAddr, now: Instant) -> Result<Attempt, Duration> {
+    fn begin_at(
+        &self,
+        account: Option<&str>,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<Attempt, Duration> {
         let policy = &self.policy;
         let keys = keys(account, ip);
         let mut entries = self.entries();
@@ -119,7 +124,9 @@ impl LoginThrottle {
         }
         let mut delay = Duration::ZERO;
         for key in keys {
-            let entry = entries.entry(key.clone()).or_insert_with(|| Entry::new(now));
+            let entry = entries
+                .entry(key.clone())
+                .or_insert_with(|| Entry::new(now));
             if now.duration_since(entry.window_start) >= policy.window {
                 *entry = Entry::new(now);
             }
@@ -220,7 +227,12 @@ mod tests {
         let t = throttle();
         let now = Instant::now();
         for i in 0..40u8 {
-            let _ = fail(&t, "alice", IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, i)), now);
+            let _ = fail(
+                &t,
+                "alice",
+                IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, i)),
+                now,
+            );
         }
         let attempt = t.begin_at(Some("alice"), B, now).expect("never locked");
         assert_eq!(attempt.delay, Duration::from_secs(2));

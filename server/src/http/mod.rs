@@ -30,8 +30,8 @@ use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 use security::SecurityPolicy;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tower_http::{
-    compression::CompressionLayer, limit::RequestBodyLimitLayer,
-    timeout::RequestBodyTimeoutLayer, trace::TraceLayer,
+    compression::CompressionLayer, limit::RequestBodyLimitLayer, timeout::RequestBodyTimeoutLayer,
+    trace::TraceLayer,
 };
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
@@ -151,7 +151,10 @@ pub fn router<Store: SessionStore + Clone>(
             state.trusted_proxies.clone(),
             resolve_client,
         ))
-        .layer(from_fn_with_state(state.origin.clone(), security::check_host))
+        .layer(from_fn_with_state(
+            state.origin.clone(),
+            security::check_host,
+        ))
         .layer(from_fn_with_state(
             state.security.clone(),
             security::security_headers,

@@ -20,9 +20,7 @@ pub struct Frame {
 
 /// A batch that would take a host over `--max-series-per-host`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "host {host} would have {would_have} series; the limit (--max-series-per-host) is {max}"
-)]
+#[error("host {host} would have {would_have} series; the limit (--max-series-per-host) is {max}")]
 pub struct SeriesCapExceeded {
     pub host: String,
     pub would_have: usize,
@@ -277,7 +275,11 @@ mod tests {
         let err = hub.publish_batch("h", tick(&["a", "c", "d"])).unwrap_err();
         assert_eq!((err.would_have, err.max), (4, 3));
         assert!(err.to_string().contains("--max-series-per-host"), "{err}");
-        assert_eq!(hub.latest("h").unwrap().1.len(), 2, "nothing of it recorded");
+        assert_eq!(
+            hub.latest("h").unwrap().1.len(),
+            2,
+            "nothing of it recorded"
+        );
         hub.publish_batch("h", tick(&["a", "b", "c"])).unwrap();
         hub.publish_batch("h", tick(&["a"])).unwrap();
     }

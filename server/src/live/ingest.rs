@@ -207,7 +207,11 @@ pub async fn ingest(live: &Live, grant: Grant, body: &[u8]) -> Result<Accepted, 
         live.hub.publish_batch(&host, ticks)?;
     }
     if !refused.is_empty() {
-        tracing::info!(refused = refused.len(), accepted, "samples outside the skew window refused");
+        tracing::info!(
+            refused = refused.len(),
+            accepted,
+            "samples outside the skew window refused"
+        );
     }
     Ok(Accepted {
         accepted,

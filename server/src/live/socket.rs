@@ -72,7 +72,11 @@ pub async fn upgrade(
     // Registered first, then checked: a session ended from here on is seen by the
     // registry's watcher, and one ended before is refused here. Only then does the
     // socket open and say hello.
-    match live.db.live_sessions_among(std::slice::from_ref(&hash)).await {
+    match live
+        .db
+        .live_sessions_among(std::slice::from_ref(&hash))
+        .await
+    {
         Ok(live_ones) if live_ones.contains(&hash) => {}
         Ok(_) => return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response(),
         Err(e) => {
@@ -182,7 +186,13 @@ async fn serve(
     let stopping = live.stop.cancelled();
     let idle = tokio::time::sleep(idle_timeout);
     tokio::pin!(ended, expired, stopping, idle);
-    let session_ended = || End::Close(bye(ByeReason::SessionEnded), close_code::SESSION_ENDED, "session ended");
+    let session_ended = || {
+        End::Close(
+            bye(ByeReason::SessionEnded),
+            close_code::SESSION_ENDED,
+            "session ended",
+        )
+    };
     let too_slow = || End::Close(bye(ByeReason::TooSlow), close_code::POLICY, "too slow");
     let end = if out.try_send(text(&hello)).is_err() {
         End::Gone
@@ -270,7 +280,11 @@ async fn serve(
     drop(out);
     // The writer gets a moment to send the goodbye; a peer that reads nothing does not
     // get more. Dropping both halves closes the connection.
-    if !writer_done && tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+    if !writer_done
+        && tokio::time::timeout(CLOSE_GRACE, &mut writer)
+            .await
+            .is_err()
+    {
         writer.abort();
     }
     drop(stream);

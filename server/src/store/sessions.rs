@@ -120,7 +120,9 @@ impl SessionStore for SqlSessionStore {
                 .await
                 .map_err(backend)?;
             if taken.is_none() {
-                tracing::warn!("a sign-in finished after its user's sessions were ended; not stored");
+                tracing::warn!(
+                    "a sign-in finished after its user's sessions were ended; not stored"
+                );
                 return Ok(());
             }
             record.id = Id::default();

@@ -79,8 +79,14 @@ async fn wait_for_latest(app: &TestApp, read: &str, newer_than: i64) -> Value {
 async fn the_agent_makes_its_host_appear_and_update() {
     let app = spawn_app().await;
     let db = Db::connect(&app.config.database_url).await.unwrap();
-    let ingest = db.create_token("agent", Scope::Ingest, HostBinding::Unbound).await.unwrap();
-    let read = db.create_token("reader", Scope::Read, HostBinding::Unbound).await.unwrap();
+    let ingest = db
+        .create_token("agent", Scope::Ingest, HostBinding::Unbound)
+        .await
+        .unwrap();
+    let read = db
+        .create_token("reader", Scope::Read, HostBinding::Unbound)
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let _agent = start_agent(&app.url(""), ingest.expose(), dir.path());
 
@@ -95,8 +101,14 @@ async fn the_agent_keeps_samples_while_the_server_is_down_and_sends_them_later()
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("lookout.db").display());
     let db = Db::connect(&url).await.unwrap();
-    let ingest = db.create_token("agent", Scope::Ingest, HostBinding::Unbound).await.unwrap();
-    let read = db.create_token("reader", Scope::Read, HostBinding::Unbound).await.unwrap();
+    let ingest = db
+        .create_token("agent", Scope::Ingest, HostBinding::Unbound)
+        .await
+        .unwrap();
+    let read = db
+        .create_token("reader", Scope::Read, HostBinding::Unbound)
+        .await
+        .unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

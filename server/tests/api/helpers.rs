@@ -25,6 +25,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    log_buffer();
     let (config, dir) = test_config(tweak);
     start(config, dir).await
 }
@@ -49,6 +50,7 @@ pub async fn spawn_app_on(
     config: Config,
     dir: Arc<TempDir>,
 ) -> TestApp {
+    log_buffer();
     let app = Application::build_with_listener(config.clone(), listener)
         .await
         .expect("build app");
@@ -190,4 +192,96 @@ impl TestApp {
         let (config, dir) = self.stop().await;
         start(config, dir).await
     }
+}
+
+/// Everything the server logs while tests run (every test's server, at debug level), so a
+/// test can check that something never reaches a log line.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Capture(buffer.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                "debug,hyper=info,hyper_util=info,h2=info,tungstenite=info,\
+                 tokio_tungstenite=info,sqlx=info,reqwest=info",
+            )
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+}
+
+#[derive(Clone)]
+struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether this process (the test, with the server in it) still holds a file descriptor
+/// for the server's side of the TCP connection from `client` to `server`. Read from
+/// `/proc`: no reading from the socket is needed to tell.
+pub fn server_holds_connection(server: SocketAddr, client: SocketAddr) -> bool {
+    fn hex(addr: SocketAddr) -> String {
+        match addr {
+            SocketAddr::V4(v4) => format!(
+                "{:08X}:{:04X}",
+                u32::from_le_bytes(v4.ip().octets()),
+                v4.port()
+            ),
+            SocketAddr::V6(_) => panic!("IPv4 loopback only"),
+        }
+    }
+    let (local, remote) = (hex(server), hex(client));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
+                .then(|| f.get(9).map(|s| s.to_string()))
+                .flatten()
+        })
+        .filter(|inode| inode != "0")
+        .collect();
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return false;
+    };
+    fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .any(|target| {
+            inodes
+                .iter()
+                .any(|inode| target.to_string_lossy() == format!("socket:[{inode}]"))
+        })
+}
+
+/// Waits until the server no longer holds the connection from `client`; returns how long
+/// that took, or panics after `within`.
+pub async fn connection_dropped_within(
+    server: SocketAddr,
+    client: SocketAddr,
+    within: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while server_holds_connection(server, client) {
+        assert!(
+            started.elapsed() < within,
+            "the server still holds the connection after {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    started.elapsed()
 }

@@ -112,8 +112,8 @@ async fn a_bad_batch_is_refused_whole_naming_the_first_bad_sample() {
             "sample 1: series \"Not OK\"",
         ),
         (
-            batch("web-1", vec![sample("ok", now - 3_600_000, 1.0)]),
-            "sample 0: ts",
+            batch("web-1", vec![sample("ok", 1_700_000_000, 1.0)]),
+            "sample 0: ts 1700000000 is not a time in milliseconds",
         ),
         (
             batch("Web 1", vec![sample("ok", now, 1.0)]),

@@ -1,8 +1,7 @@
 //! The live stream over real WebSockets.
 
-use crate::{cli::lookout, helpers::*, ingest};
+use crate::{cli::lookout, helpers::*};
 use futures_util::{SinkExt, StreamExt};
-use lookout::access::tokens::Scope;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -40,7 +39,7 @@ pub async fn open(
     connect_async(req).await.map(|(ws, _)| ws)
 }
 
-fn status_of(err: tungstenite::Error) -> u16 {
+pub fn status_of(err: tungstenite::Error) -> u16 {
     match err {
         tungstenite::Error::Http(res) => res.status().as_u16(),
         other => panic!("expected an HTTP refusal, got {other}"),
@@ -71,7 +70,7 @@ pub async fn next_of_type(ws: &mut Ws, kind: &str) -> Value {
 }
 
 /// Reads until the server closes; returns the close code and the frames seen before it.
-async fn closed_with(ws: &mut Ws, within: Duration) -> (Option<u16>, Vec<Value>) {
+pub async fn closed_with(ws: &mut Ws, within: Duration) -> (Option<u16>, Vec<Value>) {
     let mut seen = Vec::new();
     let deadline = Instant::now() + within;
     loop {
@@ -86,7 +85,7 @@ async fn closed_with(ws: &mut Ws, within: Duration) -> (Option<u16>, Vec<Value>)
     }
 }
 
-async fn subscribed(app: &TestApp, cookie: &str) -> Ws {
+pub async fn subscribed(app: &TestApp, cookie: &str) -> Ws {
     let mut ws = open(app, Some(cookie), None).await.expect("socket");
     let hello = next_of_type(&mut ws, "hello").await;
     assert_eq!(hello["user"], ADMIN);
@@ -174,7 +173,7 @@ async fn bad_client_frames_close_with_the_right_code_and_others_keep_streaming()
         (
             Message::text(format!(
                 r#"{{"type":"subscribe","hosts":["{}"]}}"#,
-                "a".repeat(5000)
+                "a".repeat(70_000)
             )),
             1009,
         ),
@@ -256,88 +255,4 @@ async fn a_socket_never_outlives_its_sessions_absolute_lifetime() {
     let (code, frames) = closed_with(&mut ws, Duration::from_secs(3)).await;
     assert_eq!(code, Some(4401));
     assert_eq!(frames.last().unwrap()["type"], "bye");
-}
-
-/// The most bytes the kernel may hold for one loopback socket this test reads slowly: the
-/// server's send buffer at its largest, plus the client's fixed receive buffer.
-fn kernel_buffers(client_rcvbuf: u32) -> usize {
-    let wmem_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
-        .unwrap_or(16 * 1024 * 1024);
-    wmem_max + 2 * client_rcvbuf as usize
-}
-
-#[tokio::test]
-async fn a_client_that_stops_reading_is_dropped_with_bye_too_slow_and_others_go_on() {
-    const QUEUE: usize = 4;
-    const RCVBUF: u32 = 64 * 1024;
-    let app = spawn_app_with(|c| {
-        c.live.queue = QUEUE;
-        c.live.retention = Duration::from_secs(2);
-    })
-    .await;
-    let cookie = app.admin_cookie().await;
-    let pusher = ingest::token(&app, "pusher", Scope::Ingest).await;
-    let small = ingest::batch("bulk", vec![ingest::sample("x", ingest::now_ms(), 1.0)]);
-    assert!(ingest::push(&app, Some(&pusher), small)
-        .await
-        .status()
-        .is_success());
-
-    // A fixed, small receive buffer (no autotuning), so how much the kernel can absorb
-    // before the server's writes block is known.
-    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
-    tcp.set_recv_buffer_size(RCVBUF).unwrap();
-    let stream = tcp.connect(app.addr).await.unwrap();
-    let mut req = format!("ws://{}/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (mut slow, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream))
-        .await
-        .unwrap();
-    next_of_type(&mut slow, "hello").await;
-    slow.send(Message::text(r#"{"type":"subscribe","hosts":["bulk"]}"#))
-        .await
-        .unwrap();
-    next_of_type(&mut slow, "snapshot").await;
-
-    // Large ticks (10,000 series each, about 0.5 MB encoded) while `slow` reads nothing:
-    // enough to fill every kernel buffer and then the socket's queue several times over.
-    let series: Vec<String> = (0..10_000)
-        .map(|i| format!("bulk.series.{i:05}.{}", "x".repeat(20)))
-        .collect();
-    let big = |ts: i64| {
-        ingest::batch(
-            "bulk",
-            series.iter().map(|s| ingest::sample(s, ts, 1.5)).collect(),
-        )
-    };
-    let frame_bytes = 10_000 * (series[0].len() + 6);
-    let ticks = kernel_buffers(RCVBUF) / frame_bytes + 2 * QUEUE + 4;
-    let started = Instant::now();
-    for _ in 0..ticks {
-        let res = ingest::push(&app, Some(&pusher), big(ingest::now_ms())).await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
-    }
-    let pushed = started.elapsed();
-
-    // Reading again drains what the kernel held; then the server finds the socket fell
-    // more than QUEUE ticks behind, says why, and closes with 1008.
-    let (code, frames) = closed_with(&mut slow, Duration::from_secs(30)).await;
-    assert_eq!(code, Some(1008), "after {ticks} ticks in {pushed:?}");
-    let last = frames.last().expect("frames before the close");
-    assert_eq!(last["type"], "bye");
-    assert_eq!(last["reason"], "too_slow");
-    let samples = frames.iter().filter(|f| f["type"] == "samples").count();
-    assert!(
-        samples < ticks,
-        "dropped before all {ticks} ticks: got {samples}"
-    );
-
-    // Everyone else is unaffected: a new dashboard streams, the server serves.
-    let mut fresh = open(&app, Some(&cookie), None).await.unwrap();
-    next_of_type(&mut fresh, "hello").await;
-    app.assert_still_serving().await;
 }

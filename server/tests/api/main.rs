@@ -4,7 +4,7 @@
 mod agent;
 mod cli;
 mod helpers;
-mod hostile_input;
+mod hostile;
 mod ingest;
 mod live;
 mod pages;

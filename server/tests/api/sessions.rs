@@ -30,9 +30,13 @@ async fn an_https_public_origin_makes_the_cookie_secure_with_the_host_prefix() {
             Some(lookout::config::PublicOrigin::parse("https://lookout.example.com").unwrap())
     })
     .await;
+    // As the proxy in front of it forwards a browser's request.
     let res = app
         .login_with(
-            &[("origin", "https://lookout.example.com")],
+            &[
+                ("origin", "https://lookout.example.com"),
+                ("host", "lookout.example.com"),
+            ],
             &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
         )
         .await;

@@ -1,4 +1,6 @@
-//! Inputs that can be wrong are types: parsed once at the edge, trusted inside.
+//! Accounts as both sides see them: the typed inputs of sign-in (parsed once at the edge,
+//! trusted inside), the signed-in principal and its role. A leaf: it imports nothing of the
+//! crate, so every other module may use it.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

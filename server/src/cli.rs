@@ -3,7 +3,10 @@
 
 use crate::{
     access::tokens::{HostBinding, Scope},
-    auth::{password::Hasher, Auth},
+    auth::{
+        password::{random_password, Hasher},
+        Auth,
+    },
     config::{Config, DatabaseArgs, ServeArgs},
     store::{settings::PASSWORD_MIN_LENGTH, Db},
     Application,
@@ -11,7 +14,6 @@ use crate::{
 use anyhow::{bail, Context};
 use app::auth::Role;
 use clap::{Args, FromArgMatches, Parser, Subcommand};
-use rand::{distr::Alphanumeric, Rng};
 use std::io::BufRead;
 
 #[derive(Debug, Parser)]
@@ -29,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the dashboard.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts.
     User {
         #[command(flatten)]
@@ -114,12 +116,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         None => {
             let matches = ServeArgs::augment_args(clap::Command::new("lookout"))
                 .try_get_matches_from(["lookout"])?;
-            Command::Serve(ServeArgs::from_arg_matches(&matches)?)
+            Command::Serve(Box::new(ServeArgs::from_arg_matches(&matches)?))
         }
     };
     match command {
         Command::Serve(args) => {
-            let config = Config::from_args(args)?;
+            let config = Config::from_args(*args)?;
             let app = Application::build(config).await?;
             app.run_until_signal().await
         }
@@ -297,15 +299,6 @@ fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
         bail!("no password on standard input");
     }
     Ok((password, false))
-}
-
-/// 20 random alphanumerics: about 119 bits.
-pub fn random_password() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect()
 }
 
 fn format_time(unix: i64) -> String {

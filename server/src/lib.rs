@@ -258,7 +258,7 @@ async fn create_first_admin(db: &Db, auth: &Auth, password: Option<String>) -> a
         return Ok(());
     }
     let generated = password.is_none();
-    let password = password.unwrap_or_else(cli::random_password);
+    let password = password.unwrap_or_else(auth::password::random_password);
     auth.add_user("admin", Role::Admin, password.clone())
         .await
         .context(

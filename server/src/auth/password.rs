@@ -83,6 +83,16 @@ fn verify_blocking(params: &Params, password: &str, phc: &str) -> Result<Verifie
     })
 }
 
+/// A generated password: 20 random alphanumerics, about 119 bits.
+pub fn random_password() -> String {
+    use rand::{distr::Alphanumeric, Rng};
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
 impl Hasher {
     /// Builds the hasher with OWASP parameters. Computes the dummy hash once, here.
     pub fn new(max_concurrent: usize, stats: Arc<Stats>) -> Result<Self, HashError> {

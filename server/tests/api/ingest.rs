@@ -317,3 +317,87 @@ async fn token_commands_create_once_list_without_secrets_and_revoke_at_once() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn stale_samples_are_refused_one_by_one_and_the_rest_of_the_batch_kept() {
+    let app = spawn_app().await;
+    let t = token(&app, "pusher", Scope::Ingest).await;
+    let now = now_ms();
+    let body = batch(
+        "web-1",
+        vec![
+            sample("x", now - 3_600_000, 1.0),
+            sample("x", now - 1_000, 2.0),
+            sample("x", now - 3_500_000, 3.0),
+            sample("x", now, 4.0),
+        ],
+    );
+    let res = push(&app, Some(&t), body).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    assert_eq!(answer["refused"], 2, "{answer}");
+    assert_eq!(answer["refusals"][0]["sample"], 0);
+    assert!(answer["refusals"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("from the server's clock"));
+    let read = token(&app, "reader", Scope::Read).await;
+    let latest = get_json(&app, "/api/v1/hosts/web-1/latest", &read).await;
+    assert_eq!(latest["ts"], now);
+    assert_eq!(latest["values"]["x"], 4.0);
+}
+
+#[tokio::test]
+async fn samples_arriving_out_of_order_are_kept_in_timestamp_order() {
+    let app = spawn_app().await;
+    let cookie = app.admin_cookie().await;
+    let t = token(&app, "pusher", Scope::Ingest).await;
+    let now = now_ms();
+    for (ts, value) in [(now, 3.0), (now - 2_000, 1.0), (now - 1_000, 2.0)] {
+        let res = push(&app, Some(&t), batch("web-1", vec![sample("x", ts, value)])).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    // One batch out of order within itself too.
+    let res = push(
+        &app,
+        Some(&t),
+        batch(
+            "web-1",
+            vec![sample("x", now - 500, 2.5), sample("x", now - 1_500, 1.5)],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
+    let mut ws = crate::live::open(&app, Some(&cookie), None).await.unwrap();
+    crate::live::next_of_type(&mut ws, "hello").await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        r#"{"type":"subscribe","hosts":["web-1"]}"#,
+    ))
+    .await
+    .unwrap();
+    let snapshot = crate::live::next_of_type(&mut ws, "snapshot").await;
+    let points: Vec<(i64, f64)> = snapshot["series"]["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        points,
+        vec![
+            (now - 2_000, 1.0),
+            (now - 1_500, 1.5),
+            (now - 1_000, 2.0),
+            (now - 500, 2.5),
+            (now, 3.0)
+        ]
+    );
+    let read = token(&app, "reader", Scope::Read).await;
+    let latest = get_json(&app, "/api/v1/hosts/web-1/latest", &read).await;
+    assert_eq!(
+        latest["values"]["x"], 3.0,
+        "the newest point is still the latest"
+    );
+}

@@ -1,12 +1,13 @@
-//! The accept loop: hyper with explicit limits. Headers must arrive within the header-read
-//! timeout, connections are capped in all and per client address (a live socket keeps its
-//! place until it closes), and shutdown lets requests in flight finish.
+//! The accept loop: hyper's HTTP/1 with explicit limits. Headers must arrive within the
+//! header-read timeout (from the first byte on: HTTP/1 only, so no protocol sniffing runs
+//! before the timer), connections are capped in all and per client address (a live socket
+//! keeps its place until it closes), and shutdown lets requests in flight finish.
 
 use crate::{auth::client::counted, config::ConnectionLimits};
 use axum::{extract::ConnectInfo, Router};
+use hyper::server::conn::http1;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
 use std::{
@@ -22,7 +23,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
 /// How long requests in flight may take to finish after shutdown begins.
@@ -155,12 +156,11 @@ pub async fn serve(
     connections: Arc<Connections>,
     shutdown: CancellationToken,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let graceful = GracefulShutdown::new();
+    let tracker = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -190,20 +190,27 @@ pub async fn serve(
             _place: place,
         });
         let connection = builder
-            .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            .serve_connection(io, TowerToHyperService::new(service))
+            .with_upgrades();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = shutdown.cancelled() => {
+                    // Finish the request in flight, take no new one.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    tracker.close();
+    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
         tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway");
     }
 }

@@ -492,10 +492,12 @@ async fn slow_headers_do_not_keep_their_connections_or_stop_others_signing_in() 
         slow.push(connect_from(trickler, app.addr).await);
     }
     let dribble = async {
-        // One header byte every 500 ms, for longer than the timeout.
-        for byte in b"GET / HT".iter() {
-            for stream in slow.iter_mut() {
-                let _ = stream.write_all(&[*byte]).await;
+        // One header byte every 500 ms, for longer than the timeout; half of them as the
+        // start of an HTTP/2 preface, which must not buy time before the timer starts.
+        for i in 0..8 {
+            for (n, stream) in slow.iter_mut().enumerate() {
+                let start: &[u8] = if n % 2 == 0 { b"GET / HT" } else { b"PRI * HT" };
+                let _ = stream.write_all(&start[i..=i]).await;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

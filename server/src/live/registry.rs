@@ -132,10 +132,11 @@ impl Sockets {
         }
     }
 
-    /// Every `period`, ends the sockets whose session is gone from the database (signed
-    /// out, revoked, expired, user removed: by this process or by another, such as the
-    /// CLI). Open sockets count as activity: their sessions' idle expiry is pushed
-    /// forward each `idle / 4`, while the absolute lifetime still ends them.
+    /// Ends the sockets of sessions this process ends, at once; and every `period`, those
+    /// whose session is gone from the database (signed out, revoked, expired, user
+    /// removed: by another process too, such as the CLI). Open sockets count as activity:
+    /// their sessions' idle expiry is pushed forward each `idle / 4`, while the absolute
+    /// lifetime still ends them.
     pub async fn watch(
         self: Arc<Self>,
         db: Db,
@@ -147,10 +148,18 @@ impl Sockets {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let touch_every = (idle / 4).max(period);
         let mut last_touch = tokio::time::Instant::now();
+        let mut ended = db.ended_sessions();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+                hash = ended.recv() => {
+                    // Lagging behind is harmless: the poll below finds what was missed.
+                    if let Ok(hash) = hash {
+                        self.end_session(&hash);
+                    }
+                    continue;
+                }
             }
             let watched = self.sessions();
             if watched.is_empty() {

@@ -18,6 +18,9 @@ use std::{str::FromStr, time::Duration};
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: SqlitePool,
+    /// Session rows this process deleted (their id hashes), so that their live sockets
+    /// close at once instead of at the next poll.
+    ended_sessions: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Db {
@@ -39,11 +42,26 @@ impl Db {
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
-        Ok(Self { pool })
+        let (ended_sessions, _) = tokio::sync::broadcast::channel(1024);
+        Ok(Self {
+            pool,
+            ended_sessions,
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The id hashes of sessions this process ends, as it ends them. (Sessions ended by
+    /// another process are found by polling.)
+    pub fn ended_sessions(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.ended_sessions.subscribe()
+    }
+
+    fn session_ended(&self, id_hash: String) {
+        // Nobody listening (the CLI) is fine.
+        let _ = self.ended_sessions.send(id_hash);
     }
 }
 

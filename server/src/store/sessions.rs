@@ -173,11 +173,13 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let hash = id_hash(id);
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(id_hash(id))
+            .bind(&hash)
             .execute(self.db.pool())
             .await
             .map_err(backend)?;
+        self.db.session_ended(hash);
         Ok(())
     }
 }
@@ -225,12 +227,17 @@ impl Db {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        let ended: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = ? RETURNING id_hash")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
-        Ok(done.rows_affected())
+        let count = ended.len() as u64;
+        for hash in ended {
+            self.session_ended(hash);
+        }
+        Ok(count)
     }
 
     /// Which of `hashes` are live sessions now.

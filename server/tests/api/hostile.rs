@@ -349,35 +349,32 @@ async fn a_socket_that_reads_nothing_is_closed_within_a_second_of_sign_out() {
     );
 }
 
-#[tokio::test]
-async fn a_socket_that_reads_nothing_is_dropped_when_its_queue_overflows() {
+/// A reader that reads nothing, flooded: the server must drop its connection on its own
+/// (seen from the server's side, the client reading nothing), count it as slow, and go on
+/// serving everyone else.
+async fn dropped_without_reading(queue: usize, send_timeout: Duration, extra_ticks: usize) {
     let (app, cookie, pusher) = bulk_app(|c| {
-        c.live.queue = 4;
-        c.live.send_timeout = Duration::from_secs(120);
+        c.live.queue = queue;
+        c.live.send_timeout = send_timeout;
     })
     .await;
     let (_ws, local) = stalled_reader(&app, &cookie).await;
-    flood(&app, &pusher, 8).await;
-    // Seen from the server's side, without the client reading anything.
+    flood(&app, &pusher, extra_ticks).await;
     connection_dropped_within(app.addr, local, Duration::from_secs(5)).await;
     assert!(Stats::get(&app.stats.slow_sockets_dropped) >= 1);
-    // Everyone else is unaffected.
     let mut fresh = open(&app, Some(&cookie), None).await.unwrap();
     next_of_type(&mut fresh, "hello").await;
     app.assert_still_serving().await;
 }
 
 #[tokio::test]
+async fn a_socket_that_reads_nothing_is_dropped_when_its_queue_overflows() {
+    dropped_without_reading(4, Duration::from_secs(120), 8).await;
+}
+
+#[tokio::test]
 async fn a_peer_that_cannot_take_a_frame_in_time_is_dropped() {
-    let (app, cookie, pusher) = bulk_app(|c| {
-        c.live.queue = 4096;
-        c.live.send_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let (_ws, local) = stalled_reader(&app, &cookie).await;
-    flood(&app, &pusher, 2).await;
-    connection_dropped_within(app.addr, local, Duration::from_secs(5)).await;
-    assert!(Stats::get(&app.stats.slow_sockets_dropped) >= 1);
+    dropped_without_reading(4096, Duration::from_secs(1), 2).await;
 }
 
 #[tokio::test]

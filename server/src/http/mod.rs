@@ -26,7 +26,7 @@ use axum::{
 use http::header;
 use ipnet::IpNet;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseOptions};
 use security::SecurityPolicy;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tower_http::{
@@ -83,6 +83,14 @@ async fn resolve_client(
     next.run(req).await
 }
 
+/// The app's routes, listed once per process: listing them renders the app with resource
+/// loading switched off process-wide, which would stall a page another server in the same
+/// process (tests) is rendering at that moment.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Context for every Leptos render and server function: the backend, and the page's
 /// CSP with the nonce Leptos gives its hydration scripts.
 fn leptos_context(state: &AppState) -> impl Fn() + Clone + Send + 'static {
@@ -112,7 +120,7 @@ pub fn router<Store: SessionStore + Clone>(
 ) -> Router {
     let context = leptos_context(&state);
     let pages = Router::new()
-        .leptos_routes_with_context(&state, generate_route_list(App), context.clone(), {
+        .leptos_routes_with_context(&state, routes(), context.clone(), {
             let options = state.leptos.clone();
             move || shell(options.clone())
         })

@@ -1,6 +1,6 @@
 //! The account commands, run as a separate process against a running server's database.
 
-use crate::helpers::*;
+use crate::{helpers::*, ingest};
 use reqwest::StatusCode;
 use std::{
     io::Write,
@@ -139,4 +139,70 @@ async fn user_sessions_lists_and_user_revoke_ends_them_all() {
     assert!(out.contains("2 session(s)"), "{out}");
     assert!(!app.is_signed_in(&first).await);
     assert!(!app.is_signed_in(&second).await);
+}
+
+#[tokio::test]
+async fn user_add_and_passwd_apply_the_servers_password_minimum() {
+    let app = spawn_app_with(|c| c.password_min_chars = 12).await;
+    let short = lookout(
+        &app,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("ten-chars!\n"),
+    );
+    assert!(!short.status.success(), "a 10-character password was taken");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("12"), "{stderr}");
+
+    ok(lookout(
+        &app,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("twelve-chars\n"),
+    ));
+    let short = lookout(
+        &app,
+        &["user", "passwd", "bob", "--password-stdin"],
+        Some("ten-chars!\n"),
+    );
+    assert!(!short.status.success(), "a 10-character password was taken");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("12"), "{stderr}");
+    assert_eq!(
+        app.login("bob", "twelve-chars").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn token_create_binds_a_host_pattern_that_token_list_and_host_list_show() {
+    let app = spawn_app().await;
+    let out = ok(lookout(
+        &app,
+        &[
+            "token", "create", "web", "--scope", "ingest", "--host", "web-*",
+        ],
+        None,
+    ));
+    let secret = out
+        .lines()
+        .find(|l| l.starts_with("lk_"))
+        .expect(&out)
+        .to_string();
+    let listed = ok(lookout(&app, &["token", "list"], None));
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("web "))
+        .expect(&listed);
+    assert!(line.contains("web-*"), "{listed}");
+
+    let body = ingest::batch("web-7", vec![ingest::sample("x", ingest::now_ms(), 1.0)]);
+    assert_eq!(
+        ingest::push(&app, Some(&secret), body).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let hosts = ok(lookout(&app, &["host", "list"], None));
+    let created_by = hosts
+        .lines()
+        .find_map(|l| l.strip_prefix("web-7 "))
+        .and_then(|rest| rest.split_whitespace().next());
+    assert_eq!(created_by, Some("web"), "{hosts}");
 }

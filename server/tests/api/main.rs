@@ -3,6 +3,7 @@
 
 mod agent;
 mod cli;
+mod config_flags;
 mod helpers;
 mod hostile;
 mod ingest;

@@ -54,6 +54,9 @@ struct Args {
     /// Give up (and say how many opened) if not every socket is open by then.
     #[arg(long, default_value_t = 120)]
     open_timeout: u64,
+    /// The name in the table's first column (default: the server's name from `--mode`).
+    #[arg(long)]
+    label: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -62,8 +65,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// (user + system CPU seconds, resident bytes) of a process, from /proc.
-fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
+/// (user CPU seconds, system CPU seconds, resident bytes) of a process, from /proc.
+fn proc_times(pid: u32) -> anyhow::Result<(f64, f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -71,14 +74,15 @@ fn proc_usage(pid: u32) -> anyhow::Result<(f64, u64)> {
         .1
         .split_whitespace()
         .collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    let user: f64 = fields[11].parse()?;
+    let system: f64 = fields[12].parse()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .context("VmRSS")?;
-    Ok((ticks / 100.0, rss_kb * 1024))
+    Ok((user / 100.0, system / 100.0, rss_kb * 1024))
 }
 
 /// The publish time inside a `samples` payload, in either server's framing.
@@ -225,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
         .map(str::to_string)
         .with_context(|| format!("sign-in failed: {}", res.status()))?;
 
-    let (_, rss_before) = proc_usage(args.server_pid)?;
+    let (_, _, rss_before) = proc_times(args.server_pid)?;
     let shared = Arc::new(Shared {
         delivered: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
@@ -270,14 +274,15 @@ async fn main() -> anyhow::Result<()> {
     let ramp = started.elapsed();
     // Let snapshots drain, then measure a steady window.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (rss_idle, _) = (proc_usage(args.server_pid)?.1, ());
-    let (cpu0, _) = proc_usage(args.server_pid)?;
+    let (_, _, rss_idle) = proc_times(args.server_pid)?;
+    let (user0, system0, _) = proc_times(args.server_pid)?;
     shared.measuring.store(true, Ordering::Relaxed);
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     shared.measuring.store(false, Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
-    let (cpu1, rss_end) = proc_usage(args.server_pid)?;
+    let (user1, system1, rss_end) = proc_times(args.server_pid)?;
+    let (cpu, user) = (user1 + system1 - user0 - system0, user1 - user0);
     // One more tick so every socket folds its histogram into the shared one.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -287,18 +292,24 @@ async fn main() -> anyhow::Result<()> {
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let per_conn = rss_idle.saturating_sub(rss_before) / args.connections as u64;
-    let server = match args.mode {
+    let server = args.label.as_deref().unwrap_or(match args.mode {
         Mode::Lookout => "Lookout",
         Mode::Socketio => "Flask-SocketIO",
-    };
+    });
+    // The server's own cost, beside the latencies: CPU time over the messages delivered in
+    // the same window; user + system (the kernel's share of each send is in it), then user
+    // alone (the part a build setting or a code change can move).
+    let per_message = |seconds: f64| seconds * 1e6 / delivered.max(1) as f64;
     println!(
-        "| {server} | {} | {:.0} | {} | {} | {} | {:.0} % | {:.1} MiB | {:.1} KiB | {} B | {} | {:.1} s |",
+        "| {server} | {} | {:.0} | {} | {} | {} | {:.0} % | {:.1} µs | {:.1} µs | {:.1} MiB | {:.1} KiB | {} B | {} | {:.1} s |",
         args.connections,
         delivered as f64 / elapsed,
         h.value_at_quantile(0.5),
         h.value_at_quantile(0.99),
         h.max(),
-        (cpu1 - cpu0) / elapsed * 100.0,
+        cpu / elapsed * 100.0,
+        per_message(cpu),
+        per_message(user),
         rss_end as f64 / 1048576.0,
         per_conn as f64 / 1024.0,
         shared.bytes.load(Ordering::Relaxed) / delivered.max(1),

@@ -42,7 +42,18 @@ impl Ring {
             self.points.pop_front();
             self.points.insert(at - 1, point);
         } else {
+            self.grow();
             self.points.insert(at, point);
+        }
+    }
+
+    /// Room for one more point: doubling, as a `VecDeque` would, but never past the
+    /// window, so a full series holds exactly `capacity` points and no spare.
+    fn grow(&mut self) {
+        let len = self.points.len();
+        if len == self.points.capacity() {
+            let more = len.max(4).min(self.capacity - len);
+            self.points.reserve_exact(more);
         }
     }
 
@@ -151,11 +162,17 @@ mod tests {
     }
 
     #[test]
-    fn a_new_series_reserves_nothing_up_front() {
+    fn a_new_series_reserves_nothing_up_front_and_a_full_one_no_spare() {
+        let point = std::mem::size_of::<Point>();
         let mut ring = Ring::new(900);
         assert_eq!(ring.heap_bytes(), 0);
         ring.push((1, 1.0));
-        assert!(ring.heap_bytes() < 900 * std::mem::size_of::<Point>() / 10);
+        assert_eq!(ring.heap_bytes(), 4 * point);
+        for ts in 2..=2000 {
+            ring.push((ts, 1.0));
+        }
+        assert_eq!(ring.len(), 900);
+        assert_eq!(ring.heap_bytes(), 900 * point);
     }
 
     #[test]

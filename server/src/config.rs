@@ -91,7 +91,8 @@ pub struct ServeArgs {
     /// Most live sockets from one client address; beyond, the upgrade gets 429.
     #[arg(long, env = "LOOKOUT_MAX_SOCKETS_PER_ADDRESS", default_value_t = 256)]
     pub max_sockets_per_address: usize,
-    /// A socket that sends nothing (not even `ping`) for this long is closed.
+    /// A socket that sends nothing (not even `ping`) for this long is closed; at least 30 s,
+    /// since dashboards ping every 20 s.
     #[arg(long, env = "LOOKOUT_SOCKET_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
     pub socket_idle_timeout: Duration,
     /// Most open connections in all.
@@ -242,7 +243,7 @@ impl LiveConfig {
             host_name,
             max_skew: Duration::from_secs(5 * 60),
             send_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: app::live::IDLE_TIMEOUT,
             max_sockets_per_session: 16,
             max_sockets_per_address: 256,
             max_series_per_host: 1000,
@@ -387,6 +388,15 @@ impl Config {
                 bail!("{flag} must be at least 1");
             }
         }
+        // Browsers ping every 20 s; a shorter idle timeout would drop every quiet dashboard.
+        let min_idle = app::live::PING_INTERVAL * 3 / 2;
+        if args.socket_idle_timeout < min_idle {
+            bail!(
+                "--socket-idle-timeout must be at least {} s (dashboards ping every {} s)",
+                min_idle.as_secs(),
+                app::live::PING_INTERVAL.as_secs()
+            );
+        }
         let mut config = Self::new(args.db.database_url);
         config.addr = args.addr;
         config.public_origin = args
@@ -495,6 +505,8 @@ mod tests {
         assert_eq!(c.live.max_series_per_host, 12);
         assert_eq!(c.live.max_sockets_per_session, 3);
         assert!(config(&["--host-name", "Not Valid"]).is_err());
+        assert!(config(&["--socket-idle-timeout", "10s"]).is_err());
+        assert!(config(&["--socket-idle-timeout", "45s"]).is_ok());
         assert!(config(&["--sample-interval", "0s"]).is_err());
     }
 

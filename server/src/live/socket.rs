@@ -14,7 +14,10 @@ use crate::{
 };
 use app::{
     auth::Principal,
-    live::{close_code, ByeReason, ClientMessage, ServerMessage, MAX_CLIENT_FRAME_BYTES},
+    live::{
+        close_code, ByeReason, ClientMessage, ServerMessage, MAX_CLIENT_FRAME_BYTES,
+        MAX_SUBSCRIBE_HOSTS,
+    },
 };
 use axum::{
     extract::{
@@ -315,7 +318,7 @@ fn handle(
 ) -> Result<(), Handled> {
     match message {
         ClientMessage::Subscribe { hosts } => {
-            for host in hosts.into_iter().take(256) {
+            for host in hosts.into_iter().take(MAX_SUBSCRIBE_HOSTS) {
                 // Unknown hosts are ignored: they may appear later with a `hosts` frame.
                 if let Some(snapshot) = live.hub.snapshot(&host) {
                     if subscribed.insert(host) {

@@ -3,7 +3,7 @@
 use crate::{helpers::*, ingest::now_ms};
 use futures_util::SinkExt;
 use lookout::{
-    access::tokens::{HostBinding, Scope},
+    access::tokens::{ApiToken, HostBinding, Scope},
     store::Db,
 };
 use serde_json::Value;
@@ -14,17 +14,22 @@ use std::{
 use tokio::net::{TcpListener, TcpStream};
 
 /// Kills the agent when the test ends, pass or fail.
-struct Agent(Child);
+struct Agent {
+    child: Child,
+    /// The token file's directory, kept while the agent runs.
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn start_agent(server: &str, token: &str, dir: &std::path::Path) -> Agent {
-    let token_file = dir.join("token");
+fn start_agent(server: &str, token: &str) -> Agent {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_lookout"))
         .args([
@@ -43,7 +48,7 @@ fn start_agent(server: &str, token: &str, dir: &std::path::Path) -> Agent {
         .stderr(Stdio::null())
         .spawn()
         .expect("start agent");
-    Agent(child)
+    Agent { child, _dir: dir }
 }
 
 async fn latest(app: &TestApp, read: &str) -> Option<Value> {
@@ -87,8 +92,7 @@ async fn the_agent_makes_its_host_appear_and_update() {
         .create_token("reader", Scope::Read, HostBinding::Unbound)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let _agent = start_agent(&app.url(""), ingest.expose(), dir.path());
+    let _agent = start_agent(&app.url(""), ingest.expose());
 
     let first = wait_for_latest(&app, read.expose(), 0).await;
     assert!(first["values"]["cpu.total"].is_number(), "{first}");
@@ -149,10 +153,10 @@ fn oldest_of(history: &[(String, Vec<i64>)], series: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {series} in {history:?}"))
 }
 
-#[tokio::test]
-async fn the_agent_keeps_samples_while_the_server_is_down_and_sends_them_later() {
-    let (config, dir) = test_config(|_| {});
-    let db = Db::connect(&config.database_url).await.unwrap();
+/// An ingest and a read token on the database at `url`, and an agent pushing with the
+/// first to a port the test holds (and answers, or not, as it likes).
+async fn agent_on_own_port(url: &str) -> (ApiToken, TcpListener, Agent) {
+    let db = Db::connect(url).await.unwrap();
     let ingest = db
         .create_token("agent", Scope::Ingest, HostBinding::Unbound)
         .await
@@ -161,14 +165,19 @@ async fn the_agent_keeps_samples_while_the_server_is_down_and_sends_them_later()
         .create_token("reader", Scope::Read, HostBinding::Unbound)
         .await
         .unwrap();
-    // The test owns the port throughout: refused while "down", then the server's.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let agent_dir = tempfile::tempdir().unwrap();
-    let _agent = start_agent(
+    let agent = start_agent(
         &format!("http://{}", listener.local_addr().unwrap()),
         ingest.expose(),
-        agent_dir.path(),
     );
+    (read, listener, agent)
+}
+
+#[tokio::test]
+async fn the_agent_keeps_samples_while_the_server_is_down_and_sends_them_later() {
+    let (config, dir) = test_config(|_| {});
+    // The test owns the port throughout: refused while "down", then the server's.
+    let (read, listener, _agent) = agent_on_own_port(&config.database_url).await;
 
     // Every attempt follows a sample; two refused attempts, so samples were kept a while.
     for _ in 0..2 {
@@ -191,22 +200,7 @@ async fn after_an_outage_longer_than_the_skew_window_the_agent_keeps_what_the_se
 {
     const SKEW_MS: i64 = 2_000;
     let app = spawn_app_with(|c| c.live.max_skew = Duration::from_millis(SKEW_MS as u64)).await;
-    let db = Db::connect(&app.config.database_url).await.unwrap();
-    let ingest = db
-        .create_token("agent", Scope::Ingest, HostBinding::Unbound)
-        .await
-        .unwrap();
-    let read = db
-        .create_token("reader", Scope::Read, HostBinding::Unbound)
-        .await
-        .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let agent_dir = tempfile::tempdir().unwrap();
-    let _agent = start_agent(
-        &format!("http://{}", listener.local_addr().unwrap()),
-        ingest.expose(),
-        agent_dir.path(),
-    );
+    let (read, listener, _agent) = agent_on_own_port(&app.config.database_url).await;
 
     // Refused for 3.5 s (the agent backs off 1 s, 2 s, 4 s): its backlog then spans more
     // than the server's skew window. The attempt that ends the outage reaches the server

@@ -168,11 +168,6 @@ impl Application {
         self.stats.clone()
     }
 
-    /// Open connections.
-    pub fn connections(&self) -> Arc<Connections> {
-        self.connections.clone()
-    }
-
     /// Cancel this token to stop the server gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

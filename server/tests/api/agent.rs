@@ -80,10 +80,9 @@ async fn wait_for_latest(app: &TestApp, read: &str, newer_than: i64) -> Value {
     }
 }
 
-#[tokio::test]
-async fn the_agent_makes_its_host_appear_and_update() {
-    let app = spawn_app().await;
-    let db = Db::connect(&app.config.database_url).await.unwrap();
+/// An ingest token for the agent and a read token for the test, on the database at `url`.
+async fn agent_tokens(url: &str) -> (ApiToken, ApiToken) {
+    let db = Db::connect(url).await.unwrap();
     let ingest = db
         .create_token("agent", Scope::Ingest, HostBinding::Unbound)
         .await
@@ -92,6 +91,13 @@ async fn the_agent_makes_its_host_appear_and_update() {
         .create_token("reader", Scope::Read, HostBinding::Unbound)
         .await
         .unwrap();
+    (ingest, read)
+}
+
+#[tokio::test]
+async fn the_agent_makes_its_host_appear_and_update() {
+    let app = spawn_app().await;
+    let (ingest, read) = agent_tokens(&app.config.database_url).await;
     let _agent = start_agent(&app.url(""), ingest.expose());
 
     let first = wait_for_latest(&app, read.expose(), 0).await;
@@ -156,15 +162,7 @@ fn oldest_of(history: &[(String, Vec<i64>)], series: &str) -> i64 {
 /// An ingest and a read token on the database at `url`, and an agent pushing with the
 /// first to a port the test holds (and answers, or not, as it likes).
 async fn agent_on_own_port(url: &str) -> (ApiToken, TcpListener, Agent) {
-    let db = Db::connect(url).await.unwrap();
-    let ingest = db
-        .create_token("agent", Scope::Ingest, HostBinding::Unbound)
-        .await
-        .unwrap();
-    let read = db
-        .create_token("reader", Scope::Read, HostBinding::Unbound)
-        .await
-        .unwrap();
+    let (ingest, read) = agent_tokens(url).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let agent = start_agent(
         &format!("http://{}", listener.local_addr().unwrap()),

@@ -47,24 +47,47 @@ test.describe("a server restart", () => {
   const db = `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "restart.db")}`;
   const started: ChildProcess[] = [];
 
+  /** Kills a server and waits until it is gone, so its port and database are free. */
+  async function stop(server: ChildProcess): Promise<void> {
+    if (server.exitCode !== null || server.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => server.once("exit", () => resolve()));
+    server.kill("SIGKILL");
+    await gone;
+  }
+
   async function start(): Promise<ChildProcess> {
     const server = spawn(bin, ["serve", "--addr", `127.0.0.1:${port}`, "--database-url", db], {
       env: { ...process.env, LOOKOUT_ADMIN_PASSWORD: ADMIN_PASSWORD, RUST_LOG: "warn" },
-      stdio: "ignore",
+      stdio: ["ignore", "ignore", "pipe"],
     });
     started.push(server);
-    await expect
-      .poll(async () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status).catch(() => 0), { timeout: 15_000 })
-      .toBe(200);
+    // What the server says on its way out is the only clue when it does not come up.
+    let stderr = "";
+    server.stderr!.on("data", (chunk) => (stderr += chunk));
+    try {
+      await expect
+        .poll(
+          async () => {
+            if (server.exitCode !== null) return -server.exitCode;
+            return fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) })
+              .then((r) => r.status)
+              .catch(() => 0);
+          },
+          { timeout: 15_000 },
+        )
+        .toBe(200);
+    } catch (error) {
+      throw new Error(`the server on port ${port} did not come up; it said:\n${stderr}\n${error}`);
+    }
     return server;
   }
 
   let pushing: ReturnType<typeof setInterval> | undefined;
 
-  test.afterEach(() => {
+  test.afterEach(async () => {
     clearInterval(pushing);
     pushing = undefined;
-    for (const server of started) server.kill("SIGKILL");
+    await Promise.all(started.splice(0).map(stop));
   });
 
   /** A fresh ingest token from the command line; it prints the token on its last line. */
@@ -103,7 +126,7 @@ test.describe("a server restart", () => {
     const first = await start();
     await signInLive(page, `http://127.0.0.1:${port}`);
 
-    first.kill("SIGKILL");
+    await stop(first);
     await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "reconnecting", { timeout: 3_000 });
     await expect(page.locator("[data-connection]")).toHaveText("Reconnecting…");
 
@@ -123,7 +146,7 @@ test.describe("a server restart", () => {
     const cpu = page.locator('h2.live-host:text-is("e2e-pushed") + .charts [data-series="cpu.total"] path.line');
     await expect(cpu).toHaveAttribute("d", /^M/, { timeout: 10_000 });
 
-    first.kill("SIGKILL");
+    await stop(first);
     await expect(connection).toHaveAttribute("data-connection", "reconnecting", { timeout: 3_000 });
     await start();
     const acceptedBefore = pushes.accepted;

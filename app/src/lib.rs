@@ -6,6 +6,7 @@
 // Dependencies point up this list, never down. Leaves: they import nothing of the crate.
 pub mod account;
 pub mod error;
+pub mod history;
 pub mod host;
 pub mod live;
 

@@ -109,7 +109,8 @@ pub fn apply(
         ServerMessage::Bye {
             reason: ByeReason::Idle | ByeReason::TooSlow | ByeReason::ServerShutdown,
         } => Step::Reconnect,
-        ServerMessage::Pong => Step::Continue,
+        // This page does not ask for the overview.
+        ServerMessage::Pong | ServerMessage::Overview { .. } => Step::Continue,
     }
 }
 
@@ -134,7 +135,11 @@ fn insert_point(points: &mut VecDeque<Point>, point: Point) {
 /// client frame's size and on the hosts it reads from one.
 pub fn subscribe_frames(hosts: Vec<String>) -> Vec<String> {
     let frame = |hosts: Vec<String>| {
-        serde_json::to_string(&ClientMessage::Subscribe { hosts }).unwrap_or_default()
+        serde_json::to_string(&ClientMessage::Subscribe {
+            hosts,
+            overview: false,
+        })
+        .unwrap_or_default()
     };
     let overhead = frame(Vec::new()).len();
     let mut frames = Vec::new();
@@ -670,7 +675,7 @@ mod tests {
                     "{} bytes",
                     frame.len()
                 );
-                let ClientMessage::Subscribe { hosts } = serde_json::from_str(frame).unwrap()
+                let ClientMessage::Subscribe { hosts, .. } = serde_json::from_str(frame).unwrap()
                 else {
                     panic!("not a subscribe: {frame}");
                 };

@@ -317,7 +317,7 @@ fn handle(
     out: &mpsc::Sender<Message>,
 ) -> Result<(), Handled> {
     match message {
-        ClientMessage::Subscribe { hosts } => {
+        ClientMessage::Subscribe { hosts, .. } => {
             for host in hosts.into_iter().take(MAX_SUBSCRIBE_HOSTS) {
                 // Unknown hosts are ignored: they may appear later with a `hosts` frame.
                 if let Some(snapshot) = live.hub.snapshot(&host) {
@@ -327,7 +327,7 @@ fn handle(
                 }
             }
         }
-        ClientMessage::Unsubscribe { hosts } => {
+        ClientMessage::Unsubscribe { hosts, .. } => {
             for host in hosts {
                 subscribed.remove(&host);
             }

@@ -5,6 +5,7 @@
 use crate::{
     account::{Password, Principal, Username},
     error::{respond_with, ApiError, LoginError},
+    history::SeriesHistory,
     host::HostInfo,
 };
 use http::request::Parts;
@@ -28,6 +29,26 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Facts about the machine Lookout runs on.
     async fn host_info(&self) -> Result<HostInfo, ApiError>;
+
+    /// The series of a host the principal may see, sorted; `None` if there is no such
+    /// host (or the principal may not see it: the two look the same).
+    async fn host_series(
+        &self,
+        principal: &Principal,
+        host: &str,
+    ) -> Result<Option<Vec<String>>, ApiError>;
+
+    /// One series' history over `[from_ms, to_ms]`, from the tier that suits the range
+    /// (and `step_secs`, if given); `None` for an unknown host or series.
+    async fn series_history(
+        &self,
+        principal: &Principal,
+        host: &str,
+        series: &str,
+        from_ms: i64,
+        to_ms: i64,
+        step_secs: Option<u64>,
+    ) -> Result<Option<SeriesHistory>, ApiError>;
 }
 
 /// The backend as stored in Leptos context.

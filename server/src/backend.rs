@@ -3,18 +3,21 @@
 use crate::{
     auth::{client::client_ip, middleware::session, Auth},
     host::read_host_info,
+    live::Live,
 };
 use app::{
     auth::{Password, Principal, Username},
     backend::Backend,
     dashboard::HostInfo,
     error::{ApiError, LoginError},
+    history::SeriesHistory,
 };
 use http::request::Parts;
 use std::sync::Arc;
 
 pub struct ServerBackend {
     pub auth: Arc<Auth>,
+    pub live: Arc<Live>,
 }
 
 #[async_trait::async_trait]
@@ -47,6 +50,35 @@ impl Backend for ServerBackend {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot read host info");
+                ApiError::Internal
+            })
+    }
+
+    async fn host_series(
+        &self,
+        _principal: &Principal,
+        host: &str,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        self.live.series_of(host).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot list a host's series");
+            ApiError::Internal
+        })
+    }
+
+    async fn series_history(
+        &self,
+        _principal: &Principal,
+        host: &str,
+        series: &str,
+        from_ms: i64,
+        to_ms: i64,
+        step_secs: Option<u64>,
+    ) -> Result<Option<SeriesHistory>, ApiError> {
+        self.live
+            .series_history(host, series, from_ms, to_ms, step_secs)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read a series' history");
                 ApiError::Internal
             })
     }

@@ -127,7 +127,10 @@ impl Application {
             shutdown.clone(),
         ));
         let state = AppState {
-            backend: Arc::new(ServerBackend { auth: auth.clone() }),
+            backend: Arc::new(ServerBackend {
+                auth: auth.clone(),
+                live: live.clone(),
+            }),
             auth,
             leptos,
             security,

@@ -121,6 +121,14 @@ impl HostHistory {
         Some((ts, values))
     }
 
+    pub fn series_names(&self) -> Vec<String> {
+        self.series.keys().cloned().collect()
+    }
+
+    pub fn points(&self, name: &str) -> Option<Vec<Point>> {
+        self.series.get(name).map(Ring::to_vec)
+    }
+
     pub fn snapshot(&self) -> BTreeMap<String, Vec<Point>> {
         self.series
             .iter()

@@ -108,6 +108,24 @@ impl Hub {
         Some(text)
     }
 
+    /// The names of `host`'s series, sorted; `None` for an unknown host.
+    pub fn series_names(&self, host: &str) -> Option<Vec<String>> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .map(HostHistory::series_names)
+    }
+
+    /// The recent points of one series; `None` for an unknown host or series.
+    pub fn points(&self, host: &str, series: &str) -> Option<Vec<Point>> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)?
+            .points(series)
+    }
+
     /// The newest value of every series of `host`, with the newest timestamp among them.
     pub fn latest(&self, host: &str) -> Option<(i64, BTreeMap<String, f64>)> {
         self.hosts

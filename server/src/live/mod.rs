@@ -15,6 +15,7 @@ use crate::{
     stats::Stats,
     store::{unix_now, unix_now_ms, Db},
 };
+use app::history::{HistoryPoint, SeriesHistory, Tier};
 use hub::Hub;
 use registry::Sockets;
 use sampler::Sampler;
@@ -98,5 +99,33 @@ impl Live {
                 }
             }
         }
+    }
+
+    /// The series of `host`, sorted; `None` for an unknown host.
+    pub async fn series_of(&self, host: &str) -> anyhow::Result<Option<Vec<String>>> {
+        Ok(self.hub.series_names(host))
+    }
+
+    /// One series' points over `[from_ms, to_ms]`; `None` for an unknown host or series.
+    pub async fn series_history(
+        &self,
+        host: &str,
+        series: &str,
+        from_ms: i64,
+        to_ms: i64,
+        _step_secs: Option<u64>,
+    ) -> anyhow::Result<Option<SeriesHistory>> {
+        Ok(self.hub.points(host, series).map(|points| SeriesHistory {
+            series: series.to_string(),
+            step: 0,
+            tier: Tier::Raw,
+            from: from_ms,
+            to: to_ms,
+            points: points
+                .into_iter()
+                .filter(|(ts, _)| (from_ms..=to_ms).contains(ts))
+                .map(|(ts, v)| HistoryPoint::Raw(ts, v))
+                .collect(),
+        }))
     }
 }

@@ -69,9 +69,28 @@ pub struct ServeArgs {
     /// How often this machine is sampled.
     #[arg(long, env = "LOOKOUT_SAMPLE_INTERVAL", default_value = "1s", value_parser = duration)]
     pub sample_interval: Duration,
-    /// How much history each series keeps in memory.
+    /// How much history each series keeps in memory for the live view.
     #[arg(long, env = "LOOKOUT_RETENTION", default_value = "15m", value_parser = duration)]
     pub retention: Duration,
+    /// How long raw samples are kept on disk.
+    #[arg(long, env = "LOOKOUT_RETENTION_RAW", default_value = "48h", value_parser = duration)]
+    pub retention_raw: Duration,
+    /// How long 1-minute rollups (min, max, average, last) are kept on disk.
+    #[arg(long, env = "LOOKOUT_RETENTION_1M", default_value = "30d", value_parser = duration)]
+    pub retention_1m: Duration,
+    /// How long 1-hour rollups are kept on disk.
+    #[arg(long, env = "LOOKOUT_RETENTION_1H", default_value = "400d", value_parser = duration)]
+    pub retention_1h: Duration,
+    /// Whether samples are written to the database (`off`: the live view only, for
+    /// measuring what persistence costs).
+    #[arg(long, env = "LOOKOUT_HISTORY", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub history: bool,
+    /// A host whose newest sample is this old shows as stale in the overview.
+    #[arg(long, env = "LOOKOUT_STALE_AFTER", default_value = "10s", value_parser = duration)]
+    pub stale_after: Duration,
+    /// A host whose newest sample is this old shows as offline.
+    #[arg(long, env = "LOOKOUT_OFFLINE_AFTER", default_value = "60s", value_parser = duration)]
+    pub offline_after: Duration,
     /// How far an ingested sample's timestamp may be from the server's clock; samples
     /// further off are refused one by one (the rest of the batch is kept).
     #[arg(long, env = "LOOKOUT_INGEST_MAX_SKEW", default_value = "5m", value_parser = duration)]
@@ -232,6 +251,30 @@ pub struct LiveConfig {
     pub max_sockets_per_address: usize,
     pub max_series_per_host: usize,
     pub max_hosts_per_token: usize,
+    /// Ages of a host's newest sample at which the overview shows it stale, then offline.
+    pub thresholds: app::live::StatusThresholds,
+}
+
+/// What is kept on disk, and for how long.
+#[derive(Clone, Debug)]
+pub struct HistoryPolicy {
+    /// Whether samples are written to the database at all.
+    pub enabled: bool,
+    pub retention_raw: Duration,
+    pub retention_1m: Duration,
+    pub retention_1h: Duration,
+}
+
+impl Default for HistoryPolicy {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            enabled: true,
+            retention_raw: Duration::from_secs(2 * DAY),
+            retention_1m: Duration::from_secs(30 * DAY),
+            retention_1h: Duration::from_secs(400 * DAY),
+        }
+    }
 }
 
 impl LiveConfig {
@@ -248,6 +291,10 @@ impl LiveConfig {
             max_sockets_per_address: 256,
             max_series_per_host: 1000,
             max_hosts_per_token: 100,
+            thresholds: app::live::StatusThresholds {
+                stale_after_ms: 10_000,
+                offline_after_ms: 60_000,
+            },
         }
     }
 
@@ -296,7 +343,20 @@ pub struct Config {
     /// so it does not show in the process list.
     pub admin_password: Option<String>,
     pub live: LiveConfig,
+    pub history: HistoryPolicy,
     pub connections: ConnectionLimits,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
+    }
 }
 
 fn default_hash_concurrency() -> usize {
@@ -354,6 +414,7 @@ impl Config {
             hash_concurrency: default_hash_concurrency(),
             admin_password: None,
             live: LiveConfig::new(this_host_name()),
+            history: HistoryPolicy::default(),
             connections: ConnectionLimits::default(),
         }
     }
@@ -364,6 +425,10 @@ impl Config {
             ("--session-max", args.session_max),
             ("--sample-interval", args.sample_interval),
             ("--retention", args.retention),
+            ("--retention-raw", args.retention_raw),
+            ("--retention-1m", args.retention_1m),
+            ("--retention-1h", args.retention_1h),
+            ("--stale-after", args.stale_after),
             ("--socket-idle-timeout", args.socket_idle_timeout),
             ("--header-read-timeout", args.header_read_timeout),
             ("--body-timeout", args.body_timeout),
@@ -434,6 +499,19 @@ impl Config {
         live.max_sockets_per_session = args.max_sockets_per_session;
         live.max_sockets_per_address = args.max_sockets_per_address;
         live.idle_timeout = args.socket_idle_timeout;
+        if args.offline_after <= args.stale_after {
+            bail!("--offline-after must be longer than --stale-after");
+        }
+        live.thresholds = app::live::StatusThresholds {
+            stale_after_ms: millis(args.stale_after),
+            offline_after_ms: millis(args.offline_after),
+        };
+        config.history = HistoryPolicy {
+            enabled: args.history,
+            retention_raw: args.retention_raw,
+            retention_1m: args.retention_1m,
+            retention_1h: args.retention_1h,
+        };
         config.connections = ConnectionLimits {
             max_connections: args.max_connections,
             max_per_address: args.max_connections_per_address,
@@ -465,6 +543,39 @@ mod tests {
     fn config(args: &[&str]) -> anyhow::Result<Config> {
         let cli = Cli::try_parse_from(std::iter::once("lookout").chain(args.iter().copied()))?;
         Config::from_args(cli.serve)
+    }
+
+    #[test]
+    fn history_retention_and_status_thresholds_come_from_flags() {
+        let c = config(&[]).unwrap();
+        assert!(c.history.enabled);
+        assert_eq!(c.history.retention_raw, Duration::from_secs(48 * 3600));
+        assert_eq!(c.history.retention_1m, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.history.retention_1h, Duration::from_secs(400 * 86_400));
+        let c = config(&[
+            "--retention-raw",
+            "2h",
+            "--retention-1m",
+            "7d",
+            "--retention-1h",
+            "90d",
+            "--history",
+            "off",
+            "--stale-after",
+            "5s",
+            "--offline-after",
+            "2m",
+        ])
+        .unwrap();
+        assert!(!c.history.enabled);
+        assert_eq!(c.history.retention_raw, Duration::from_secs(2 * 3600));
+        assert_eq!(c.history.retention_1m, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.history.retention_1h, Duration::from_secs(90 * 86_400));
+        assert_eq!(c.live.thresholds.stale_after_ms, 5_000);
+        assert_eq!(c.live.thresholds.offline_after_ms, 120_000);
+        assert!(config(&["--retention-raw", "0s"]).is_err());
+        assert!(config(&["--history", "maybe"]).is_err());
+        assert!(config(&["--stale-after", "1m", "--offline-after", "30s"]).is_err());
     }
 
     #[test]

@@ -196,6 +196,7 @@ impl Application {
             }
         });
         tokio::spawn(self.live.clone().sample_this_host());
+        tokio::spawn(self.live.clone().run_overview());
         tokio::spawn(self.live.sockets.clone().watch(
             self.db.clone(),
             SOCKET_CHECK_PERIOD,

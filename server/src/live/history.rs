@@ -121,6 +121,30 @@ impl HostHistory {
         Some((ts, values))
     }
 
+    pub fn newest_ts(&self) -> Option<i64> {
+        self.series
+            .values()
+            .filter_map(|r| r.last().map(|p| p.0))
+            .max()
+    }
+
+    pub fn last_value(&self, name: &str) -> Option<f64> {
+        self.series.get(name)?.last().map(|p| p.1)
+    }
+
+    /// The points of one series newer than `after`, oldest first.
+    pub fn points_after(&self, name: &str, after: i64) -> Vec<Point> {
+        let Some(ring) = self.series.get(name) else {
+            return Vec::new();
+        };
+        let newer = ring.points.iter().rev().take_while(|p| p.0 > after).count();
+        ring.points
+            .iter()
+            .skip(ring.len() - newer)
+            .copied()
+            .collect()
+    }
+
     pub fn series_names(&self) -> Vec<String> {
         self.series.keys().cloned().collect()
     }

@@ -6,15 +6,26 @@ use crate::stats::Stats;
 use app::live::{Point, ServerMessage};
 use axum::extract::ws::Utf8Bytes;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, RwLock},
 };
 use tokio::sync::broadcast;
 
-/// A frame for every socket subscribed to `host` (or for all, when `host` is `None`).
+/// Who a frame is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// Every socket (the list of hosts changed).
+    All,
+    /// Sockets subscribed to this host's series.
+    Host(Arc<str>),
+    /// Sockets subscribed to the overview.
+    Overview,
+}
+
+/// One encoded frame and the sockets it is for.
 #[derive(Clone, Debug)]
 pub struct Frame {
-    pub host: Option<Arc<str>>,
+    pub topic: Topic,
     pub text: Utf8Bytes,
 }
 
@@ -38,6 +49,8 @@ pub struct Hub {
     tx: broadcast::Sender<Frame>,
     /// Encoded snapshots, shared by every socket that subscribes within one tick.
     snapshots: std::sync::Mutex<BTreeMap<String, Utf8Bytes>>,
+    /// Hosts with new samples since the overview last looked.
+    changed: std::sync::Mutex<BTreeSet<String>>,
     stats: Arc<Stats>,
 }
 
@@ -62,6 +75,7 @@ impl Hub {
             max_series_per_host,
             tx,
             snapshots: Default::default(),
+            changed: Default::default(),
             stats,
         }
     }
@@ -175,15 +189,74 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(host);
+        self.changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string());
         if is_new {
-            let _ = self.tx.send(Frame {
-                host: None,
-                text: encode(&ServerMessage::Hosts {
-                    hosts: self.hosts(),
-                }),
-            });
+            self.send_hosts();
         }
         Ok(())
+    }
+
+    fn send_hosts(&self) {
+        let _ = self.tx.send(Frame {
+            topic: Topic::All,
+            text: encode(&ServerMessage::Hosts {
+                hosts: self.hosts(),
+            }),
+        });
+    }
+
+    /// The hosts with new samples since the last call.
+    pub fn take_changed(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.changed.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Forgets a host (removed by an operator); tells every socket the new host list.
+    pub fn remove_host(&self, host: &str) -> bool {
+        let removed = self
+            .hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host)
+            .is_some();
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host);
+        if removed {
+            self.send_hosts();
+        }
+        removed
+    }
+
+    /// Sends an encoded frame to the sockets of `topic`.
+    pub fn send(&self, topic: Topic, text: Utf8Bytes) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(Frame { topic, text });
+    }
+
+    /// The points of one series of `host` newer than `after`, oldest first.
+    pub fn points_after(&self, host: &str, series: &str, after: i64) -> Vec<Point> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .map(|h| h.points_after(series, after))
+            .unwrap_or_default()
+    }
+
+    /// The newest timestamp of any series of `host` and the newest value of each named
+    /// series; `None` for an unknown host. Allocates nothing per series.
+    pub fn figures<const N: usize>(
+        &self,
+        host: &str,
+        names: &[&str; N],
+    ) -> Option<(i64, [Option<f64>; N])> {
+        let hosts = self.hosts.read().unwrap_or_else(|e| e.into_inner());
+        let history = hosts.get(host)?;
+        Some((history.newest_ts()?, names.map(|n| history.last_value(n))))
     }
 
     /// Records one tick of this server's own host and sends it to every subscribed socket.
@@ -199,11 +272,7 @@ impl Hub {
             ts,
             values,
         });
-        // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(Frame {
-            host: Some(host.into()),
-            text,
-        });
+        self.send(Topic::Host(host.into()), text);
     }
 
     /// Records an ingested batch of ticks of `host`, refused whole if it would cross the
@@ -219,10 +288,7 @@ impl Hub {
             return Ok(());
         }
         if let Some(text) = self.snapshot(host) {
-            let _ = self.tx.send(Frame {
-                host: Some(host.into()),
-                text,
-            });
+            self.send(Topic::Host(host.into()), text);
         }
         Ok(())
     }
@@ -242,7 +308,7 @@ mod tests {
         let (mut a, mut b) = (hub.subscribe(), hub.subscribe());
         hub.publish("web-1", 1_000, BTreeMap::from([("cpu.total".into(), 12.5)]));
         let (hosts_a, hosts_b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
-        assert!(hosts_a.host.is_none() && hosts_b.host.is_none());
+        assert!(hosts_a.topic == Topic::All && hosts_b.topic == Topic::All);
         let (fa, fb) = (a.recv().await.unwrap(), b.recv().await.unwrap());
         assert_eq!(
             fa.text.as_str(),
@@ -273,7 +339,7 @@ mod tests {
             .map(|ts| (ts, BTreeMap::from([("x".into(), ts as f64)])))
             .collect();
         hub.publish_batch("web-1", ticks).unwrap();
-        assert!(rx.recv().await.unwrap().host.is_none()); // `hosts`: a new host
+        assert_eq!(rx.recv().await.unwrap().topic, Topic::All); // `hosts`: a new host
         let frame = rx.recv().await.unwrap();
         assert!(frame
             .text

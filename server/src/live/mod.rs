@@ -5,6 +5,7 @@ pub mod api;
 pub mod history;
 pub mod hub;
 pub mod ingest;
+pub mod overview;
 pub mod registry;
 pub mod sampler;
 pub mod socket;
@@ -16,15 +17,20 @@ use crate::{
     store::{unix_now, unix_now_ms, Db},
 };
 use app::history::{HistoryPoint, SeriesHistory, Tier};
-use hub::Hub;
+use hub::{Hub, Topic};
+use overview::Overview;
 use registry::Sockets;
 use sampler::Sampler;
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
+/// How often the server looks for hosts removed from the command line.
+const REMOVAL_CHECK: Duration = Duration::from_secs(2);
+
 /// Everything the sockets and ingest share.
 pub struct Live {
     pub hub: Hub,
+    pub overview: Overview,
     pub sockets: Arc<Sockets>,
     pub origin: Arc<OriginPolicy>,
     pub stop: CancellationToken,
@@ -50,6 +56,7 @@ impl Live {
                 config.max_series_per_host,
                 stats.clone(),
             ),
+            overview: Overview::new(config.thresholds),
             sockets: Arc::new(Sockets::new(
                 config.max_sockets_per_session,
                 config.max_sockets_per_address,
@@ -69,6 +76,56 @@ impl Live {
             u64::try_from(unix_now().saturating_sub(signed_in_at)).unwrap_or(0),
         );
         tokio::time::Instant::now() + self.session_max.saturating_sub(age)
+    }
+
+    /// Every tick, sends the overview's changed rows to the sockets that show it, until
+    /// stopped. Every few seconds it also drops hosts an operator removed (from this
+    /// process or with `lookout host remove`).
+    pub async fn run_overview(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.sample_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut removal_check = tokio::time::interval(REMOVAL_CHECK);
+        removal_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Some(text) = self.overview.tick(&self.hub, unix_now_ms()) {
+                        self.hub.send(Topic::Overview, text);
+                    }
+                }
+                _ = removal_check.tick() => {
+                    if let Err(e) = self.forget_removed_hosts().await {
+                        tracing::warn!(error = %e, "cannot check for removed hosts");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hosts shown here that are gone from the database were removed by an operator.
+    /// This server's own host is never in the table, and never removed.
+    async fn forget_removed_hosts(&self) -> anyhow::Result<()> {
+        let stored: std::collections::BTreeSet<String> = self
+            .db
+            .list_hosts()
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        for host in self.overview.hosts() {
+            if host != self.config.host_name && !stored.contains(&host) {
+                self.forget_host(&host);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops a removed host from memory and from every screen.
+    pub fn forget_host(&self, host: &str) {
+        tracing::info!(host, "host removed");
+        self.hub.remove_host(host);
+        self.overview.remove(host);
     }
 
     /// Samples this machine every `sample_every` and publishes it, until stopped.

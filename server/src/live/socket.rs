@@ -6,11 +6,19 @@
 //! peer that stops reading cannot delay its revocation, expiry or shutdown: the loop
 //! queues the goodbye, gives the writer a moment, then drops the connection.
 
-use super::{hub::Frame, registry::CapExceeded, registry::Registration, Live};
+use super::{
+    hub::{Frame, Topic},
+    registry::CapExceeded,
+    registry::Registration,
+    Live,
+};
 use crate::{
     auth::client::{counted, ClientAddr},
     stats::Stats,
-    store::sessions::{id_hash, AuthState, AUTH_KEY},
+    store::{
+        sessions::{id_hash, AuthState, AUTH_KEY},
+        unix_now_ms,
+    },
 };
 use app::{
     auth::Principal,
@@ -176,6 +184,7 @@ async fn serve(
     let mut writer_done = false;
     let mut frames = live.hub.subscribe();
     let mut subscribed: HashSet<String> = HashSet::new();
+    let mut overview = false;
     tracing::info!("socket opened");
 
     let hello = ServerMessage::Hello {
@@ -217,8 +226,12 @@ async fn serve(
                     break End::Close(bye(ByeReason::Idle), 1000, "idle");
                 }
                 frame = frames.recv() => match frame {
-                    Ok(Frame { host, text }) => {
-                        let wanted = host.as_deref().is_none_or(|h| subscribed.contains(h));
+                    Ok(Frame { topic, text }) => {
+                        let wanted = match topic {
+                            Topic::All => true,
+                            Topic::Host(host) => subscribed.contains(&*host),
+                            Topic::Overview => overview,
+                        };
                         if wanted {
                             match out.try_send(Message::Text(text)) {
                                 Ok(()) => {}
@@ -257,7 +270,7 @@ async fn serve(
                             break End::Close(None, close_code::TOO_BIG, "frame too big");
                         }
                         Some(Ok(Message::Text(body))) => match serde_json::from_str::<ClientMessage>(&body) {
-                            Ok(message) => match handle(&live, message, &mut subscribed, &out) {
+                            Ok(message) => match handle(&live, message, &mut subscribed, &mut overview, &out) {
                                 Ok(()) => {}
                                 Err(Handled::Full) => break too_slow(),
                                 Err(Handled::Closed) => break End::Gone,
@@ -314,10 +327,19 @@ fn handle(
     live: &Live,
     message: ClientMessage,
     subscribed: &mut HashSet<String>,
+    overview: &mut bool,
     out: &mpsc::Sender<Message>,
 ) -> Result<(), Handled> {
     match message {
-        ClientMessage::Subscribe { hosts, .. } => {
+        ClientMessage::Subscribe {
+            hosts,
+            overview: wants_overview,
+        } => {
+            // The full table first; the changed rows follow on the next tick.
+            if wants_overview && !*overview {
+                *overview = true;
+                queue(out, Message::Text(live.overview.full_frame(unix_now_ms())))?;
+            }
             for host in hosts.into_iter().take(MAX_SUBSCRIBE_HOSTS) {
                 // Unknown hosts are ignored: they may appear later with a `hosts` frame.
                 if let Some(snapshot) = live.hub.snapshot(&host) {
@@ -327,7 +349,13 @@ fn handle(
                 }
             }
         }
-        ClientMessage::Unsubscribe { hosts, .. } => {
+        ClientMessage::Unsubscribe {
+            hosts,
+            overview: drop_overview,
+        } => {
+            if drop_overview {
+                *overview = false;
+            }
             for host in hosts {
                 subscribed.remove(&host);
             }

@@ -14,15 +14,21 @@ pub mod live;
 #[cfg(feature = "ssr")]
 pub mod backend;
 
+// Shared by the pages: the socket client and the charts.
+pub mod chart;
+pub mod live_client;
+
 // Features: pages and the server functions behind them.
 pub mod auth;
 pub mod dashboard;
+pub mod hosts;
+pub mod overview;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -58,7 +64,12 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 // Async: the whole page is rendered before it is sent, so it reads
                 // complete without JavaScript (out-of-order streaming needs a script).
-                <Route path=StaticSegment("") view=dashboard::DashboardPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("") view=overview::OverviewPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("hosts"), ParamSegment("name"))
+                    view=hosts::HostPage
+                    ssr=SsrMode::Async
+                />
                 <Route path=StaticSegment("login") view=SignInRoute/>
             </Routes>
         </Router>

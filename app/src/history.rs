@@ -148,10 +148,7 @@ mod tests {
             serde_json::from_str::<Vec<HistoryPoint>>(&text).unwrap(),
             points
         );
-        assert_eq!(
-            serde_json::to_string(&Tier::Minute).unwrap(),
-            r#""1m""#
-        );
+        assert_eq!(serde_json::to_string(&Tier::Minute).unwrap(), r#""1m""#);
     }
 
     #[test]

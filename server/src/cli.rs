@@ -8,7 +8,7 @@ use crate::{
         Auth,
     },
     config::{Config, DatabaseArgs, ServeArgs},
-    store::{settings::PASSWORD_MIN_LENGTH, Db},
+    store::{audit::AuditEvent, settings::PASSWORD_MIN_LENGTH, Db},
     Application,
 };
 use anyhow::{bail, Context};
@@ -48,7 +48,7 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// List the hosts that have pushed data.
+    /// List or remove the hosts that have pushed data.
     Host {
         #[command(flatten)]
         db: DatabaseArgs,
@@ -61,6 +61,8 @@ pub enum Command {
 pub enum HostCommand {
     /// List hosts, with the token that created each.
     List,
+    /// Remove a host and all of its stored data; a running server drops it within seconds.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +281,14 @@ async fn run_host(database_url: &str, command: HostCommand) -> anyhow::Result<()
                     format_time(h.created_at)
                 );
             }
+        }
+        HostCommand::Remove { name } => {
+            if !db.remove_host(&name).await? {
+                bail!("no host named {name}");
+            }
+            db.audit(AuditEvent::HostRemoved, None, None, Some(&name))
+                .await;
+            println!("removed host {name} and its data");
         }
     }
     Ok(())

@@ -137,6 +137,11 @@ pub fn router<Store: SessionStore + Clone>(
         )
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{name}/latest", get(api::latest))
+        .route("/api/v1/hosts/{name}/series", get(api::series))
+        .route(
+            "/api/v1/hosts/{name}/series/{series}",
+            get(api::series_history),
+        )
         .layer(from_fn_with_state(state.auth.clone(), resolve_principal))
         .layer(sessions);
     let not_found = {

@@ -6,14 +6,18 @@ use super::{
     ingest::{self, IngestError, MAX_INGEST_BYTES},
     Live,
 };
+use crate::store::unix_now_ms;
 use crate::{
     access::tokens::{ApiToken, Check, Scope},
     auth::{client::client_ip, Auth},
 };
-use app::auth::{Password, Principal, Username};
+use app::{
+    auth::{Password, Principal, Username},
+    history::SeriesList,
+};
 use axum::{
     body::Body,
-    extract::{FromRef, FromRequestParts, Path, State},
+    extract::{FromRef, FromRequestParts, Path, Query, State},
     http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -30,7 +34,7 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
-    #[error("no host named {0}")]
+    #[error("no host or series named {0}")]
     NotFound(String),
     #[error("the request body was not sent in time")]
     BodyTimeout,
@@ -200,8 +204,116 @@ where
     }
 }
 
+/// Every host: those reporting now and those known from storage that stopped.
 pub async fn hosts(State(live): State<Arc<Live>>, _: Reader) -> impl IntoResponse {
-    Json(json!({ "hosts": live.hub.hosts() }))
+    Json(json!({ "hosts": live.hosts() }))
+}
+
+/// `GET /api/v1/hosts/{name}/series`.
+pub async fn series(
+    State(live): State<Arc<Live>>,
+    _: Reader,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let series = live
+        .series_of(&name)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot list a host's series");
+            ApiError::Internal
+        })?
+        .ok_or_else(|| ApiError::NotFound(name.clone()))?;
+    Ok(Json(SeriesList { host: name, series }))
+}
+
+/// The query of `GET /api/v1/hosts/{name}/series/{series}`, as sent.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RangeParams {
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+/// A checked time range: `from < to`, both in ms, and a step in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: i64,
+    pub to: i64,
+    pub step_secs: Option<u64>,
+}
+
+/// The longest range one query may ask for: the 1-hour tier's default retention.
+const MAX_RANGE_MS: i64 = 400 * 24 * 3_600_000;
+/// The default range: the last hour.
+const DEFAULT_RANGE_MS: i64 = 3_600_000;
+
+impl TimeRange {
+    /// `from`/`to` as epoch milliseconds or RFC 3339; `to` defaults to `now`, `from` to an
+    /// hour before `to`; `step` in whole seconds, at most a day.
+    pub fn parse(params: &RangeParams, now: i64) -> Result<Self, String> {
+        let to = params
+            .to
+            .as_deref()
+            .map(instant)
+            .transpose()?
+            .unwrap_or(now);
+        let from = params
+            .from
+            .as_deref()
+            .map(instant)
+            .transpose()?
+            .unwrap_or(to - DEFAULT_RANGE_MS);
+        if from >= to {
+            return Err("from must be before to".into());
+        }
+        if to - from > MAX_RANGE_MS {
+            return Err("a query spans at most 400 days".into());
+        }
+        let step_secs = params
+            .step
+            .as_deref()
+            .map(|s| match s.parse::<u64>() {
+                Ok(step @ 1..=86_400) => Ok(step),
+                _ => Err(format!(
+                    "step must be whole seconds from 1 to 86400, not {s:?}"
+                )),
+            })
+            .transpose()?;
+        Ok(Self {
+            from,
+            to,
+            step_secs,
+        })
+    }
+}
+
+/// Epoch milliseconds or an RFC 3339 time.
+fn instant(raw: &str) -> Result<i64, String> {
+    if let Ok(ms) = raw.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+        .map_err(|_| format!("{raw:?} is neither epoch milliseconds nor an RFC 3339 time"))
+}
+
+/// `GET /api/v1/hosts/{name}/series/{series}?from=&to=&step=`.
+pub async fn series_history(
+    State(live): State<Arc<Live>>,
+    _: Reader,
+    Path((name, series)): Path<(String, String)>,
+    Query(params): Query<RangeParams>,
+) -> Result<impl IntoResponse, ApiError> {
+    let range = TimeRange::parse(&params, unix_now_ms()).map_err(ApiError::BadRequest)?;
+    let history = live
+        .series_history(&name, &series, range.from, range.to, range.step_secs)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot read a series' history");
+            ApiError::Internal
+        })?
+        .ok_or_else(|| ApiError::NotFound(format!("{name}/{series}")))?;
+    Ok(Json(history))
 }
 
 pub async fn latest(
@@ -214,4 +326,58 @@ pub async fn latest(
         .latest(&name)
         .ok_or(ApiError::NotFound(name.clone()))?;
     Ok(Json(json!({ "host": name, "ts": ts, "values": values })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(from: Option<&str>, to: Option<&str>, step: Option<&str>) -> RangeParams {
+        RangeParams {
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            step: step.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn ranges_take_epoch_ms_or_rfc3339_and_default_to_the_last_hour() {
+        let now = 1_764_500_000_000;
+        assert_eq!(
+            TimeRange::parse(&params(None, None, None), now).unwrap(),
+            TimeRange {
+                from: now - 3_600_000,
+                to: now,
+                step_secs: None
+            }
+        );
+        let r = TimeRange::parse(
+            &params(
+                Some("2025-11-30T10:00:00Z"),
+                Some("1764500000000"),
+                Some("60"),
+            ),
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.from, 1_764_496_800_000);
+        assert_eq!(r.to, now);
+        assert_eq!(r.step_secs, Some(60));
+    }
+
+    #[test]
+    fn bad_ranges_are_refused_with_a_reason() {
+        let now = 1_764_500_000_000;
+        for (p, why) in [
+            (params(Some("yesterday"), None, None), "RFC 3339"),
+            (params(Some("2000"), Some("1000"), None), "before"),
+            (params(Some("0"), None, None), "400 days"),
+            (params(None, None, Some("0")), "step"),
+            (params(None, None, Some("1.5")), "step"),
+            (params(None, None, Some("999999")), "step"),
+        ] {
+            let err = TimeRange::parse(&p, now).unwrap_err();
+            assert!(err.contains(why), "{p:?}: {err}");
+        }
+    }
 }

@@ -158,6 +158,14 @@ impl Live {
         }
     }
 
+    /// Every host, sorted: those with recent samples and those known from storage.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts: std::collections::BTreeSet<String> =
+            self.overview.hosts().into_iter().collect();
+        hosts.extend(self.hub.hosts());
+        hosts.into_iter().collect()
+    }
+
     /// The series of `host`, sorted; `None` for an unknown host.
     pub async fn series_of(&self, host: &str) -> anyhow::Result<Option<Vec<String>>> {
         Ok(self.hub.series_names(host))

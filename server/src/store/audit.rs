@@ -17,6 +17,7 @@ pub enum AuditEvent {
     PasswordChanged,
     TokenCreated,
     TokenRevoked,
+    HostRemoved,
 }
 
 impl AuditEvent {
@@ -32,6 +33,7 @@ impl AuditEvent {
             Self::PasswordChanged => "user.password_changed",
             Self::TokenCreated => "token.created",
             Self::TokenRevoked => "token.revoked",
+            Self::HostRemoved => "host.removed",
         }
     }
 }

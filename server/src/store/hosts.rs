@@ -72,4 +72,14 @@ impl Db {
             })
             .collect())
     }
+
+    /// Forgets a host: its row goes, so a running server drops it from every screen.
+    /// Whether it existed.
+    pub async fn remove_host(&self, host: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM hosts WHERE name = ?")
+            .bind(host)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

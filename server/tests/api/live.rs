@@ -168,7 +168,10 @@ async fn bad_client_frames_close_with_the_right_code_and_others_keep_streaming()
             Message::text(r#"{"type":"samples","host":"x","ts":1,"values":{}}"#),
             1008,
         ),
-        (Message::text(r#"{"type":"subscribe"}"#), 1008),
+        (
+            Message::text(r#"{"type":"subscribe","hosts":"web-1"}"#),
+            1008,
+        ),
         (Message::binary(vec![1u8, 2, 3]), 1008),
         (
             Message::text(format!(

@@ -4,6 +4,7 @@
 mod agent;
 mod cli;
 mod config_flags;
+mod fleet;
 mod helpers;
 mod hostile;
 mod ingest;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod host;
 pub mod http;
 pub mod live;
@@ -19,6 +20,7 @@ use crate::{
     auth::{origin::HostRule, origin::OriginPolicy, password::Hasher, Auth},
     backend::ServerBackend,
     config::Config,
+    history::{History, HistoryConfig},
     http::{security::SecurityPolicy, serve::Connections, AppState},
     live::Live,
     stats::Stats,
@@ -118,6 +120,22 @@ impl Application {
             .with_expiry(Expiry::OnInactivity(idle));
 
         let shutdown = CancellationToken::new();
+        let history = if config.history.enabled {
+            let history_config = HistoryConfig {
+                retention_raw: config.history.retention_raw,
+                retention_1m: config.history.retention_1m,
+                retention_1h: config.history.retention_1h,
+                ..HistoryConfig::default()
+            };
+            let started = std::time::Instant::now();
+            let history = History::open(db.clone(), history_config, stats.clone())
+                .await
+                .context("cannot open the stored history")?;
+            tracing::info!(took = ?started.elapsed(), "history loaded");
+            Some(history)
+        } else {
+            None
+        };
         let live = Arc::new(Live::new(
             &config.live,
             db.clone(),
@@ -125,7 +143,11 @@ impl Application {
             config.sessions.max,
             stats.clone(),
             shutdown.clone(),
+            history,
         ));
+        live.show_stored_hosts()
+            .await
+            .context("cannot read the stored hosts")?;
         let state = AppState {
             backend: Arc::new(ServerBackend {
                 auth: auth.clone(),
@@ -197,6 +219,14 @@ impl Application {
         });
         tokio::spawn(self.live.clone().sample_this_host());
         tokio::spawn(self.live.clone().run_overview());
+        // Stopped only after the last request has been served, so that nothing accepted
+        // is lost: on stop it writes what is queued and seals every block.
+        let history_stop = CancellationToken::new();
+        let history_writer = self
+            .live
+            .history
+            .clone()
+            .map(|history| tokio::spawn(history.run(history_stop.clone())));
         tokio::spawn(self.live.sockets.clone().watch(
             self.db.clone(),
             SOCKET_CHECK_PERIOD,
@@ -213,6 +243,10 @@ impl Application {
         )
         .await;
         sweeper.abort();
+        history_stop.cancel();
+        if let Some(writer) = history_writer {
+            writer.await.context("the history writer failed")?;
+        }
         Ok(())
     }
 

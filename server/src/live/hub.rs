@@ -279,8 +279,20 @@ impl Hub {
     /// series cap. One tick goes out as `samples`; several (an agent's backlog after an
     /// outage) go out as one fresh `snapshot`, encoded once for the whole batch, so a
     /// backfill costs each socket one frame instead of overflowing its queue.
-    pub fn publish_batch(&self, host: &str, mut ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+    pub fn publish_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+        self.publish_batch_then(host, ticks, |_| {})
+    }
+
+    /// [`Self::publish_batch`], calling `recorded` with the ticks once they are accepted,
+    /// before they are sent (a batch refused over the cap never reaches it).
+    pub fn publish_batch_then(
+        &self,
+        host: &str,
+        mut ticks: Ticks,
+        recorded: impl FnOnce(&Ticks),
+    ) -> Result<(), SeriesCapExceeded> {
         self.record(host, ticks.iter().map(|(ts, values)| (*ts, values)), true)?;
+        recorded(&ticks);
         if ticks.len() <= 1 {
             if let Some((ts, values)) = ticks.pop_first() {
                 self.send_samples(host, ts, values);

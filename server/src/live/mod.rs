@@ -13,11 +13,12 @@ pub mod socket;
 use crate::{
     auth::origin::OriginPolicy,
     config::LiveConfig,
+    history::History,
     stats::Stats,
     store::{unix_now, unix_now_ms, Db},
 };
 use app::history::{HistoryPoint, SeriesHistory, Tier};
-use hub::{Hub, Topic};
+use hub::{Hub, SeriesCapExceeded, Ticks, Topic};
 use overview::Overview;
 use registry::Sockets;
 use sampler::Sampler;
@@ -31,6 +32,8 @@ const REMOVAL_CHECK: Duration = Duration::from_secs(2);
 pub struct Live {
     pub hub: Hub,
     pub overview: Overview,
+    /// The samples on disk; `None` with `--history off`.
+    pub history: Option<Arc<History>>,
     pub sockets: Arc<Sockets>,
     pub origin: Arc<OriginPolicy>,
     pub stop: CancellationToken,
@@ -48,8 +51,10 @@ impl Live {
         session_max: Duration,
         stats: Arc<Stats>,
         stop: CancellationToken,
+        history: Option<Arc<History>>,
     ) -> Self {
         Self {
+            history,
             hub: Hub::new(
                 config.history_len(),
                 config.queue,
@@ -115,17 +120,56 @@ impl Live {
             .collect();
         for host in self.overview.hosts() {
             if host != self.config.host_name && !stored.contains(&host) {
-                self.forget_host(&host);
+                self.forget_host(&host).await;
             }
         }
         Ok(())
     }
 
     /// Drops a removed host from memory and from every screen.
-    pub fn forget_host(&self, host: &str) {
+    pub async fn forget_host(&self, host: &str) {
         tracing::info!(host, "host removed");
         self.hub.remove_host(host);
         self.overview.remove(host);
+        if let Some(history) = &self.history {
+            if let Err(e) = history.remove_host(host).await {
+                tracing::error!(error = %e, host, "cannot remove a host's history");
+            }
+        }
+    }
+
+    /// Shows every host known from storage, so that hosts that have not reported since the
+    /// server started appear (offline) instead of silently missing.
+    pub async fn show_stored_hosts(&self) -> anyhow::Result<()> {
+        let mut hosts: std::collections::BTreeSet<String> = self
+            .db
+            .list_hosts()
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
+        if let Some(history) = &self.history {
+            hosts.extend(history.hosts().await);
+        }
+        for host in hosts {
+            let last_seen = self
+                .history
+                .as_ref()
+                .and_then(|h| h.last_seen(&host))
+                .unwrap_or(0);
+            self.overview.seed(&host, last_seen);
+        }
+        Ok(())
+    }
+
+    /// Records an ingested batch: live first, then queued for the disk.
+    pub fn record_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+        match &self.history {
+            Some(history) => self.hub.publish_batch_then(host, ticks, |ticks| {
+                history.append_batch(host, ticks);
+            }),
+            None => self.hub.publish_batch(host, ticks),
+        }
     }
 
     /// Samples this machine every `sample_every` and publishes it, until stopped.
@@ -147,8 +191,11 @@ impl Live {
             match sampled {
                 Ok((s, values)) => {
                     sampler = Some(s);
-                    self.hub
-                        .publish(&self.config.host_name, unix_now_ms(), values);
+                    let ts = unix_now_ms();
+                    if let Some(history) = &self.history {
+                        history.append(&self.config.host_name, ts, &values);
+                    }
+                    self.hub.publish(&self.config.host_name, ts, values);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "sampler failed; sampling stops");
@@ -168,7 +215,15 @@ impl Live {
 
     /// The series of `host`, sorted; `None` for an unknown host.
     pub async fn series_of(&self, host: &str) -> anyhow::Result<Option<Vec<String>>> {
-        Ok(self.hub.series_names(host))
+        let Some(history) = &self.history else {
+            return Ok(self.hub.series_names(host));
+        };
+        let mut names = history.series(host).await?;
+        // Samples of the current tick are in the hub before the writer stores them.
+        names.extend(self.hub.series_names(host).unwrap_or_default());
+        names.sort_unstable();
+        names.dedup();
+        Ok((!names.is_empty()).then_some(names))
     }
 
     /// One series' points over `[from_ms, to_ms]`; `None` for an unknown host or series.
@@ -178,8 +233,15 @@ impl Live {
         series: &str,
         from_ms: i64,
         to_ms: i64,
-        _step_secs: Option<u64>,
+        step_secs: Option<u64>,
     ) -> anyhow::Result<Option<SeriesHistory>> {
+        if let Some(history) = &self.history {
+            let step = step_secs.map(Duration::from_secs);
+            if let Some(found) = history.query(host, series, from_ms, to_ms, step).await? {
+                return Ok(Some(found));
+            }
+            // A series younger than the writer's tick is only in the live window so far.
+        }
         Ok(self.hub.points(host, series).map(|points| SeriesHistory {
             series: series.to_string(),
             step: 0,

@@ -73,13 +73,20 @@ impl Db {
             .collect())
     }
 
-    /// Forgets a host: its row goes, so a running server drops it from every screen.
+    /// Forgets a host and its stored history (its blocks go with its series). A running
+    /// server notices the missing row and drops the host from memory and every screen.
     /// Whether it existed.
     pub async fn remove_host(&self, host: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM hosts WHERE name = ?")
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("DELETE FROM hosts WHERE name = ?")
             .bind(host)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        let series = sqlx::query("DELETE FROM history_series WHERE host = ?")
+            .bind(host)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.rows_affected() + series.rows_affected() > 0)
     }
 }

@@ -100,7 +100,7 @@ async fn signing_out_ends_the_session_on_the_server() {
     assert_eq!(location(&res), Some("/login"));
     // The old cookie, replayed, no longer opens anything.
     assert!(!app.is_signed_in(&cookie).await);
-    let api = app.post_fn("overview", Some(&cookie)).await;
+    let api = app.post_fn("whoami", Some(&cookie)).await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -188,14 +188,14 @@ async fn an_active_session_ends_at_its_absolute_lifetime() {
 }
 
 #[tokio::test]
-async fn the_overview_needs_a_session() {
+async fn the_signed_in_user_needs_a_session() {
     let app = spawn_app().await;
     assert_eq!(
-        app.post_fn("overview", None).await.status(),
+        app.post_fn("whoami", None).await.status(),
         StatusCode::UNAUTHORIZED
     );
     let cookie = app.admin_cookie().await;
-    let res = app.post_fn("overview", Some(&cookie)).await;
+    let res = app.post_fn("whoami", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["user"]["username"], ADMIN);

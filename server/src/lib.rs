@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod host;
 pub mod http;
 pub mod live;

@@ -660,7 +660,7 @@ mod tests {
     /// drifting slowly, a constant (total memory), a byte count that moves by pages, and
     /// a load average with two decimals.
     #[test]
-    fn a_regular_one_second_series_costs_about_a_byte_per_point() {
+    fn a_jittery_one_second_mix_costs_about_one_and_a_half_bytes_a_point() {
         let n = 120usize;
         let mut jitter = 7u64;
         let mut next_jitter = || {

@@ -1,0 +1,177 @@
+//! The SQL of the history: series ids, blocks and the write-ahead log. Every block spans
+//! less than [`MAX_BLOCK_SPAN`], so a range read starts its index scan one span before
+//! `from` instead of at the series' first block.
+
+use super::rollup::HOUR;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+
+/// No block's points are this far apart: raw blocks are cut at hour boundaries, a 1m
+/// block holds one hour, a 1h block one point.
+pub const MAX_BLOCK_SPAN: i64 = HOUR;
+
+/// Rows per multi-row INSERT: 7 parameters each, well under SQLite's limit of 32,766.
+const ROWS_PER_INSERT: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct BlockRow {
+    pub series_id: i64,
+    pub tier: i64,
+    pub start_ts: i64,
+    pub end_ts: i64,
+    pub seq: i64,
+    pub count: i64,
+    pub data: Vec<u8>,
+}
+
+pub async fn insert_series(
+    conn: &mut SqliteConnection,
+    host: &str,
+    name: &str,
+) -> sqlx::Result<i64> {
+    // The upsert answers with the id of a row that already exists, too.
+    sqlx::query_scalar(
+        "INSERT INTO history_series (host, name) VALUES (?, ?)
+         ON CONFLICT (host, name) DO UPDATE SET name = excluded.name
+         RETURNING id",
+    )
+    .bind(host)
+    .bind(name)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn all_series(pool: &SqlitePool) -> sqlx::Result<Vec<(i64, String, String)>> {
+    sqlx::query_as("SELECT id, host, name FROM history_series")
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn insert_wal(conn: &mut SqliteConnection, data: &[u8]) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO history_wal (data) VALUES (?) RETURNING seq")
+        .bind(data)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn wal_rows(pool: &SqlitePool) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
+    sqlx::query_as("SELECT seq, data FROM history_wal ORDER BY seq")
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn delete_wal_through(conn: &mut SqliteConnection, seq: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM history_wal WHERE seq <= ?")
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_blocks(conn: &mut SqliteConnection, rows: &[BlockRow]) -> sqlx::Result<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO history_blocks (series_id, tier, start_ts, seq, end_ts, count, data) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.series_id)
+                .push_bind(r.tier)
+                .push_bind(r.start_ts)
+                .push_bind(r.seq)
+                .push_bind(r.end_ts)
+                .push_bind(r.count)
+                .push_bind(r.data.as_slice());
+        });
+        // A block written again after a crash between two steps replaces itself.
+        q.push(
+            " ON CONFLICT (series_id, tier, start_ts, seq) DO UPDATE SET
+              end_ts = excluded.end_ts, count = excluded.count, data = excluded.data",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The blocks of one series and tier that may hold points in `[from, to]`, oldest
+/// write first.
+pub async fn overlapping(
+    pool: &SqlitePool,
+    series_id: i64,
+    tier: i64,
+    from: i64,
+    to: i64,
+) -> sqlx::Result<Vec<Vec<u8>>> {
+    sqlx::query_scalar(
+        "SELECT data FROM history_blocks
+         WHERE series_id = ? AND tier = ? AND start_ts > ? AND start_ts <= ? AND end_ts >= ?
+         ORDER BY seq",
+    )
+    .bind(series_id)
+    .bind(tier)
+    .bind(from.saturating_sub(MAX_BLOCK_SPAN))
+    .bind(to)
+    .bind(from)
+    .fetch_all(pool)
+    .await
+}
+
+/// Like [`overlapping`] to the end of time, with each block's last timestamp.
+pub async fn raw_since(
+    pool: &SqlitePool,
+    series_id: i64,
+    from: i64,
+) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT end_ts, data FROM history_blocks
+         WHERE series_id = ? AND tier = 0 AND start_ts > ? AND end_ts >= ?
+         ORDER BY seq",
+    )
+    .bind(series_id)
+    .bind(from.saturating_sub(MAX_BLOCK_SPAN))
+    .bind(from)
+    .fetch_all(pool)
+    .await
+}
+
+/// Per series, the last timestamp stored in `tier`. Read from the `(tier, end_ts)` index
+/// alone, which holds the primary key too.
+pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT series_id, MAX(end_ts) FROM history_blocks WHERE tier = ? GROUP BY series_id",
+    )
+    .bind(tier)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub async fn delete_ended_before(pool: &SqlitePool, tier: i64, before: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM history_blocks WHERE tier = ? AND end_ts < ?")
+        .bind(tier)
+        .bind(before)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Removes a host's series and their blocks; their ids, in case the caller holds state.
+pub async fn delete_host(pool: &SqlitePool, host: &str) -> sqlx::Result<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM history_series WHERE host = ?")
+        .bind(host)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM history_blocks
+         WHERE series_id IN (SELECT id FROM history_series WHERE host = ?)",
+    )
+    .bind(host)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM history_series WHERE host = ?")
+        .bind(host)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(ids)
+}

@@ -1,0 +1,258 @@
+//! One series in memory: the compressed head of samples not yet sealed, a side buffer of
+//! late samples, the last sealed chunks for the live window (still compressed), and the
+//! series' rollups.
+
+use super::{
+    blocks::MAX_BLOCK_SPAN,
+    codec::{decode_samples, CodecError, Encoder},
+    rollup::{bucket, Rollup},
+};
+use std::collections::VecDeque;
+
+/// Late samples held per series until the next seal; beyond this they are dropped (and
+/// counted), so a client replaying old data cannot grow memory without bound.
+pub const MAX_LATE: usize = 4096;
+
+/// A sealed raw block kept for the live window.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub end: i64,
+    pub bytes: Box<[u8]>,
+}
+
+/// Where a pushed sample went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Head,
+    Late,
+    Dropped,
+}
+
+#[derive(Debug, Default)]
+pub struct Series {
+    pub head: Encoder<1>,
+    /// Samples older than the head's last, in arrival order.
+    pub late: Vec<(i64, f64)>,
+    pub recent: VecDeque<Chunk>,
+    pub rollup: Rollup,
+    /// Whether a sample arrived since the last seal: a series that stays quiet for a whole
+    /// seal period gets its open rollups closed.
+    pub touched: bool,
+    /// The newest sample's timestamp.
+    pub last_ts: Option<i64>,
+}
+
+/// A raw block ready for the database.
+#[derive(Debug, Clone)]
+pub struct RawBlock {
+    pub first: i64,
+    pub last: i64,
+    pub count: usize,
+    pub bytes: Vec<u8>,
+    /// Late samples: written after the head's block of the same seal, so they win ties.
+    pub late: bool,
+}
+
+impl Series {
+    pub fn push(&mut self, ts: i64, v: f64) -> Pushed {
+        self.touched = true;
+        self.last_ts = Some(self.last_ts.map_or(ts, |last| last.max(ts)));
+        self.rollup.add(ts, v);
+        match self.head.span() {
+            Some((_, last)) if ts < last => {
+                if self.late.len() >= MAX_LATE {
+                    return Pushed::Dropped;
+                }
+                self.late.push((ts, v));
+                Pushed::Late
+            }
+            _ => {
+                self.head.append(ts, [v]);
+                Pushed::Head
+            }
+        }
+    }
+
+    /// The head, then the late samples: the order of their writes for equal timestamps.
+    pub fn unsealed(&self) -> Result<Vec<(i64, f64)>, CodecError> {
+        let mut out = decode_samples(&self.head.to_bytes())?;
+        out.extend_from_slice(&self.late);
+        Ok(out)
+    }
+
+    /// The samples from `since` that memory holds, in order, newest write winning.
+    pub fn recent_points(&self, since: i64) -> Result<Vec<(i64, f64)>, CodecError> {
+        let mut out = Vec::new();
+        for chunk in self.recent.iter().filter(|c| c.end >= since) {
+            out.extend(decode_samples(&chunk.bytes)?);
+        }
+        out.extend(self.unsealed()?);
+        out.retain(|&(ts, _)| ts >= since);
+        Ok(newest_wins(out))
+    }
+
+    /// What sealing writes: the head, then the late samples, each cut at hour boundaries
+    /// (a backfill or a sparse series can span more than a seal period).
+    pub fn blocks(&self) -> Result<Vec<RawBlock>, CodecError> {
+        let mut out = Vec::new();
+        if let Some((first, last)) = self.head.span() {
+            if bucket(first, MAX_BLOCK_SPAN) == bucket(last, MAX_BLOCK_SPAN) {
+                out.push(RawBlock {
+                    first,
+                    last,
+                    count: self.head.len(),
+                    bytes: self.head.to_bytes(),
+                    late: false,
+                });
+            } else {
+                out.extend(per_hour(&decode_samples(&self.head.to_bytes())?, false));
+            }
+        }
+        out.extend(per_hour(&newest_wins(self.late.clone()), true));
+        Ok(out)
+    }
+
+    /// After a seal: the written blocks become chunks of the live window.
+    pub fn sealed(&mut self, blocks: impl IntoIterator<Item = (i64, Vec<u8>)>) {
+        for (end, bytes) in blocks {
+            self.keep_recent(end, bytes);
+        }
+        self.head = Encoder::default();
+        self.late = Vec::new();
+    }
+
+    /// Holds a sealed block for the live window (sealed chunks arrive oldest first).
+    pub fn keep_recent(&mut self, end: i64, bytes: Vec<u8>) {
+        self.recent.push_back(Chunk {
+            end,
+            bytes: bytes.into_boxed_slice(),
+        });
+    }
+
+    /// Forgets live-window chunks that end before `before`.
+    pub fn prune_recent(&mut self, before: i64) {
+        self.recent.retain(|c| c.end >= before);
+        if self.recent.is_empty() {
+            // A quiet series gives its ring back.
+            self.recent = VecDeque::new();
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.head.heap_bytes()
+            + self.late.capacity() * std::mem::size_of::<(i64, f64)>()
+            + self.recent.capacity() * std::mem::size_of::<Chunk>()
+            + self.recent.iter().map(|c| c.bytes.len()).sum::<usize>()
+            + self.rollup.heap_bytes()
+    }
+}
+
+/// Sorts samples given in write order by timestamp; of equal timestamps, the last written
+/// stays.
+pub fn newest_wins(points: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+    newest_wins_by(points, |p| p.0)
+}
+
+/// [`newest_wins`] for any point with a timestamp.
+pub fn newest_wins_by<T>(mut points: Vec<T>, ts: impl Fn(&T) -> i64) -> Vec<T> {
+    // Stable: equal timestamps keep their write order.
+    points.sort_by_key(&ts);
+    let mut out: Vec<T> = Vec::with_capacity(points.len());
+    for p in points {
+        match out.last_mut() {
+            Some(last) if ts(last) == ts(&p) => *last = p,
+            _ => out.push(p),
+        }
+    }
+    out
+}
+
+/// Ordered samples as blocks, one per hour they touch.
+fn per_hour(points: &[(i64, f64)], late: bool) -> Vec<RawBlock> {
+    points
+        .chunk_by(|a, b| bucket(a.0, MAX_BLOCK_SPAN) == bucket(b.0, MAX_BLOCK_SPAN))
+        .map(|group| {
+            let mut enc = Encoder::<1>::default();
+            for &(ts, v) in group {
+                enc.append(ts, [v]);
+            }
+            RawBlock {
+                first: group[0].0,
+                last: group[group.len() - 1].0,
+                count: group.len(),
+                bytes: enc.finish(),
+                late,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_samples_come_back_in_order_and_the_last_write_of_a_timestamp_wins() {
+        let mut s = Series::default();
+        for (ts, v) in [
+            (1000, 1.0),
+            (3000, 3.0),
+            (2000, 2.0),
+            (3000, 30.0),
+            (1000, 10.0),
+        ] {
+            s.push(ts, v);
+        }
+        assert_eq!(
+            s.recent_points(0).unwrap(),
+            vec![(1000, 10.0), (2000, 2.0), (3000, 30.0)]
+        );
+        let blocks = s.blocks().unwrap();
+        assert_eq!(blocks.len(), 2);
+        let late = &blocks[1];
+        assert!(late.late);
+        assert_eq!((late.first, late.last, late.count), (1000, 2000, 2));
+        assert_eq!(
+            decode_samples(&late.bytes).unwrap(),
+            vec![(1000, 10.0), (2000, 2.0)]
+        );
+    }
+
+    #[test]
+    fn sealed_chunks_serve_the_live_window_until_they_are_pruned() {
+        let mut s = Series::default();
+        s.push(1000, 1.0);
+        s.push(2000, 2.0);
+        let blocks = s.blocks().unwrap();
+        s.sealed(blocks.into_iter().map(|b| (b.last, b.bytes)));
+        s.push(3000, 3.0);
+        assert_eq!(
+            s.recent_points(1500).unwrap(),
+            vec![(2000, 2.0), (3000, 3.0)]
+        );
+        s.prune_recent(2500);
+        assert_eq!(s.recent_points(0).unwrap(), vec![(3000, 3.0)]);
+    }
+
+    #[test]
+    fn a_head_spanning_hours_is_sealed_as_one_block_per_hour() {
+        let mut s = Series::default();
+        for ts in [10, 20, MAX_BLOCK_SPAN + 5, 3 * MAX_BLOCK_SPAN] {
+            s.push(ts, 1.0);
+        }
+        let spans: Vec<(i64, i64, usize)> = s
+            .blocks()
+            .unwrap()
+            .iter()
+            .map(|b| (b.first, b.last, b.count))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                (10, 20, 2),
+                (MAX_BLOCK_SPAN + 5, MAX_BLOCK_SPAN + 5, 1),
+                (3 * MAX_BLOCK_SPAN, 3 * MAX_BLOCK_SPAN, 1)
+            ]
+        );
+    }
+}

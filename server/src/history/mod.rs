@@ -1,0 +1,716 @@
+//! Persistent history, after Prometheus' TSDB and Facebook's Gorilla: per series a
+//! compressed head in memory, a write-ahead log for durability, and immutable blocks in the
+//! database — raw samples, 1-minute and 1-hour rollups, each tier with its own retention.
+//!
+//! Ingest only queues samples ([`History::append`]); the writer task ([`History::run`])
+//! writes each tick's samples as one log row and appends them to the heads, and every
+//! `block_span` seals the heads into blocks and deletes the log rows they cover, in one
+//! transaction. A crash loses at most the tick being written; restart replays the log.
+//!
+//! Layering: imports config-free pieces of the crate only (`store`, `stats`) and the
+//! wire types of `app::history`; `live` imports this module, never the reverse.
+
+mod blocks;
+pub mod codec;
+mod head;
+mod query;
+pub mod rollup;
+mod wal;
+
+use crate::{
+    stats::Stats,
+    store::{unix_now_ms, Db},
+};
+use anyhow::Context;
+use app::history::{SeriesHistory, Tier};
+use blocks::BlockRow;
+use codec::{decode_samples, CodecError, Encoder};
+use head::{newest_wins, Series};
+use query::{tier_code, Points};
+use rollup::{bucket, RollupPoint, HOUR};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, PoisonError,
+    },
+    time::{Duration, Instant},
+};
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use wal::{WalError, WalSample};
+
+/// How often expired blocks are deleted.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+/// Host ticks kept queued while the database refuses writes; beyond this the oldest are
+/// dropped (and counted) rather than growing memory without bound.
+const MAX_PENDING_TICKS: usize = 1_000_000;
+
+/// Samples applied to the heads per hold of the state lock, so that readers of the live
+/// window wait for a slice of a large tick, not all of it.
+const APPLY_SLICE: usize = 8_192;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// How often queued samples are written (the most a crash loses).
+    pub tick: Duration,
+    /// How often heads are sealed into blocks.
+    pub block_span: Duration,
+    pub retention_raw: Duration,
+    pub retention_1m: Duration,
+    pub retention_1h: Duration,
+    /// How far back [`History::recent`] serves from memory.
+    pub live_window: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        const DAY: u64 = 24 * 3600;
+        Self {
+            tick: Duration::from_secs(1),
+            block_span: Duration::from_secs(120),
+            retention_raw: Duration::from_secs(2 * DAY),
+            retention_1m: Duration::from_secs(30 * DAY),
+            retention_1h: Duration::from_secs(400 * DAY),
+            live_window: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    #[error("history database error")]
+    Db(#[from] sqlx::Error),
+    #[error("a stored history block is corrupt")]
+    Corrupt(#[from] CodecError),
+    #[error("a history log row is corrupt")]
+    Wal(#[from] WalError),
+    #[error("history work task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The writer's own counters (the shared [`Stats`] belongs to the other rooms).
+#[derive(Debug, Default)]
+pub struct HistoryCounters {
+    /// Samples logged and applied to the heads.
+    pub samples_written: AtomicU64,
+    /// Blocks written, all tiers.
+    pub blocks_sealed: AtomicU64,
+    /// Bytes of blocks and log rows written.
+    pub bytes_written: AtomicU64,
+    /// Samples older than their series' head, kept aside and sealed as blocks of their own.
+    pub late_samples: AtomicU64,
+    /// Samples lost: the late buffer was full, or the database refused writes too long.
+    pub dropped_samples: AtomicU64,
+}
+
+impl HistoryCounters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One host's samples at one timestamp, as queued by ingest.
+struct PendingTick {
+    host: String,
+    ts: i64,
+    values: Vec<(String, f64)>,
+}
+
+#[derive(Default)]
+struct State {
+    /// host → series name → id.
+    hosts: HashMap<String, HashMap<String, i64>>,
+    series: HashMap<i64, Series>,
+}
+
+impl State {
+    fn id(&self, host: &str, name: &str) -> Option<i64> {
+        self.hosts.get(host)?.get(name).copied()
+    }
+
+    fn register(&mut self, id: i64, host: &str, name: &str) {
+        self.hosts
+            .entry(host.to_owned())
+            .or_default()
+            .insert(name.to_owned(), id);
+        self.series.entry(id).or_default();
+    }
+}
+
+/// What only the writer touches; the async lock around it orders ticks, seals and
+/// removals.
+struct Writer {
+    /// The newest log row written or replayed. Blocks sealed after it carry `2 × seq`
+    /// (late samples `2 × seq + 1`), so block order is write order across restarts.
+    last_wal_seq: i64,
+}
+
+pub struct History {
+    db: Db,
+    config: HistoryConfig,
+    pending: Mutex<Vec<PendingTick>>,
+    state: Mutex<State>,
+    writer: tokio::sync::Mutex<Writer>,
+    counters: HistoryCounters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the history down with it: the data is still sound
+    // (every mutation completes before anything can panic).
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl History {
+    /// Loads series ids, rebuilds the open rollups and the live window from the raw blocks,
+    /// and replays the write-ahead log into the heads.
+    pub async fn open(
+        db: Db,
+        config: HistoryConfig,
+        _stats: Arc<Stats>,
+    ) -> anyhow::Result<Arc<History>> {
+        let pool = db.pool().clone();
+        let mut state = State::default();
+        for (id, host, name) in blocks::all_series(&pool)
+            .await
+            .context("cannot load history series")?
+        {
+            state.register(id, &host, &name);
+        }
+
+        let now = unix_now_ms();
+        let live_from = now.saturating_sub(millis(config.live_window));
+        let last_minutes = blocks::last_ends(&pool, tier_code(Tier::Minute)).await?;
+        let last_raw = blocks::last_ends(&pool, tier_code(Tier::Raw)).await?;
+        for (&id, series) in &mut state.series {
+            let Some(&last) = last_raw.get(&id) else {
+                continue;
+            };
+            series.last_ts = Some(last);
+            // Sealed 1m blocks hold whole hours: the open hour starts after the last one.
+            let rollup_from = last_minutes
+                .get(&id)
+                .map_or(i64::MIN, |&end| bucket(end, HOUR).saturating_add(HOUR));
+            let read_from = rollup_from.min(live_from);
+            if last < read_from {
+                continue;
+            }
+            let mut samples = Vec::new();
+            for (end, data) in blocks::raw_since(&pool, id, read_from).await? {
+                samples.extend(
+                    decode_samples(&data)
+                        .with_context(|| format!("history block of series {id} is corrupt"))?,
+                );
+                if end >= live_from {
+                    series.keep_recent(end, data);
+                }
+            }
+            samples.retain(|&(ts, _)| ts >= rollup_from);
+            for (ts, v) in newest_wins(samples) {
+                series.rollup.add(ts, v);
+            }
+        }
+
+        let mut last_wal_seq = 0;
+        for (seq, data) in blocks::wal_rows(&pool).await? {
+            last_wal_seq = seq;
+            let samples = match wal::decode(&data) {
+                Ok(samples) => samples,
+                Err(e) => {
+                    // A row SQLite committed is whole; an unreadable one is from a future
+                    // version. Skipping it keeps the rest of the history.
+                    tracing::error!(seq, error = %e, "skipping a history log row");
+                    continue;
+                }
+            };
+            for s in samples {
+                // Series removed since the row was written are skipped.
+                if let Some(series) = state.series.get_mut(&s.series) {
+                    series.push(s.ts, s.value);
+                }
+            }
+        }
+
+        Ok(Arc::new(History {
+            db,
+            config,
+            pending: Mutex::new(Vec::new()),
+            state: Mutex::new(state),
+            writer: tokio::sync::Mutex::new(Writer { last_wal_seq }),
+            counters: HistoryCounters::default(),
+        }))
+    }
+
+    pub fn config(&self) -> &HistoryConfig {
+        &self.config
+    }
+
+    pub fn counters(&self) -> &HistoryCounters {
+        &self.counters
+    }
+
+    pub fn samples_written(&self) -> u64 {
+        self.counters.samples_written.load(Ordering::Relaxed)
+    }
+
+    pub fn blocks_sealed(&self) -> u64 {
+        self.counters.blocks_sealed.load(Ordering::Relaxed)
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.counters.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// Queues one host tick for the next write. Never waits on the database.
+    pub fn append(&self, host: &str, ts_ms: i64, values: &BTreeMap<String, f64>) {
+        if values.is_empty() {
+            return;
+        }
+        let tick = PendingTick {
+            host: host.to_owned(),
+            ts: ts_ms,
+            values: values.iter().map(|(k, &v)| (k.clone(), v)).collect(),
+        };
+        lock(&self.pending).push(tick);
+    }
+
+    /// Queues several ticks of one host.
+    pub fn append_batch(&self, host: &str, ticks: &BTreeMap<i64, BTreeMap<String, f64>>) {
+        let ticks: Vec<PendingTick> = ticks
+            .iter()
+            .filter(|(_, values)| !values.is_empty())
+            .map(|(&ts, values)| PendingTick {
+                host: host.to_owned(),
+                ts,
+                values: values.iter().map(|(k, &v)| (k.clone(), v)).collect(),
+            })
+            .collect();
+        lock(&self.pending).extend(ticks);
+    }
+
+    /// The writer: a tick's samples every `tick`, a seal every `block_span`, expired
+    /// blocks deleted every minute. On `stop`, writes what is queued, seals and returns.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.config.tick.max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_seal = Instant::now();
+        let mut last_retention: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.flush_tick().await {
+                tracing::error!(error = ?e, "cannot write history samples");
+            }
+            if last_seal.elapsed() >= self.config.block_span {
+                last_seal = Instant::now();
+                if let Err(e) = self.seal().await {
+                    tracing::error!(error = ?e, "cannot seal history blocks");
+                }
+            }
+            if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+                last_retention = Some(Instant::now());
+                if let Err(e) = self.apply_retention(unix_now_ms()).await {
+                    tracing::error!(error = ?e, "cannot delete expired history");
+                }
+            }
+        }
+        if let Err(e) = self.flush_tick().await {
+            tracing::error!(error = ?e, "cannot write history samples at shutdown");
+        }
+        if let Err(e) = self.seal().await {
+            tracing::error!(error = ?e, "cannot seal history blocks at shutdown");
+        }
+    }
+
+    /// Writes the queued samples: new series and one log row in one transaction, then
+    /// appends them to the heads. Returns the number of samples written.
+    pub async fn flush_tick(self: &Arc<Self>) -> Result<usize, HistoryError> {
+        let mut writer = self.writer.lock().await;
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        match self.write_tick(&mut writer, &pending).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.requeue(pending);
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_tick(
+        self: &Arc<Self>,
+        writer: &mut Writer,
+        pending: &[PendingTick],
+    ) -> Result<usize, HistoryError> {
+        // Known ids now; unknown series get a placeholder `-(index in new) - 1`.
+        let mut new: Vec<(&str, &str)> = Vec::new();
+        let mut ids: Vec<i64> = Vec::new();
+        {
+            let state = lock(&self.state);
+            let mut new_index: HashMap<(&str, &str), i64> = HashMap::new();
+            for tick in pending {
+                for (name, _) in &tick.values {
+                    let id = state.id(&tick.host, name).unwrap_or_else(|| {
+                        *new_index
+                            .entry((tick.host.as_str(), name.as_str()))
+                            .or_insert_with(|| {
+                                new.push((tick.host.as_str(), name.as_str()));
+                                -(new.len() as i64)
+                            })
+                    });
+                    ids.push(id);
+                }
+            }
+        }
+
+        let mut tx = self.db.pool().begin().await?;
+        let mut new_ids = Vec::with_capacity(new.len());
+        for &(host, name) in &new {
+            new_ids.push(blocks::insert_series(&mut tx, host, name).await?);
+        }
+        let samples: Vec<WalSample> = pending
+            .iter()
+            .flat_map(|tick| tick.values.iter().map(move |&(_, v)| (tick.ts, v)))
+            .zip(&ids)
+            .map(|((ts, value), &id)| WalSample {
+                series: if id < 0 {
+                    new_ids[(-id - 1) as usize]
+                } else {
+                    id
+                },
+                ts,
+                value,
+            })
+            .collect();
+        let row = wal::encode(&samples);
+        let seq = blocks::insert_wal(&mut tx, &row).await?;
+        tx.commit().await?;
+        writer.last_wal_seq = seq;
+
+        HistoryCounters::add(&self.counters.bytes_written, row.len() as u64);
+        let registrations: Vec<(i64, String, String)> = new
+            .iter()
+            .zip(&new_ids)
+            .map(|(&(host, name), &id)| (id, host.to_owned(), name.to_owned()))
+            .collect();
+        let this = self.clone();
+        let count = samples.len();
+        tokio::task::spawn_blocking(move || this.apply(registrations, samples)).await?;
+        Ok(count)
+    }
+
+    /// Appends logged samples to the heads and rollups (CPU work: off the async threads).
+    fn apply(&self, registrations: Vec<(i64, String, String)>, samples: Vec<WalSample>) {
+        {
+            let mut state = lock(&self.state);
+            for (id, host, name) in &registrations {
+                state.register(*id, host, name);
+            }
+        }
+        let (mut late, mut dropped) = (0u64, 0u64);
+        for slice in samples.chunks(APPLY_SLICE) {
+            let mut state = lock(&self.state);
+            for s in slice {
+                // Removed while the tick was written: nothing to keep.
+                if let Some(series) = state.series.get_mut(&s.series) {
+                    match series.push(s.ts, s.value) {
+                        head::Pushed::Head => {}
+                        head::Pushed::Late => late += 1,
+                        head::Pushed::Dropped => dropped += 1,
+                    }
+                }
+            }
+        }
+        HistoryCounters::add(&self.counters.samples_written, samples.len() as u64);
+        HistoryCounters::add(&self.counters.late_samples, late);
+        HistoryCounters::add(&self.counters.dropped_samples, dropped);
+    }
+
+    fn requeue(&self, mut ticks: Vec<PendingTick>) {
+        let mut pending = lock(&self.pending);
+        ticks.append(&mut pending);
+        if ticks.len() > MAX_PENDING_TICKS {
+            let excess = ticks.len() - MAX_PENDING_TICKS;
+            let lost: usize = ticks.drain(..excess).map(|t| t.values.len()).sum();
+            HistoryCounters::add(&self.counters.dropped_samples, lost as u64);
+        }
+        *pending = ticks;
+    }
+
+    /// Seals every non-empty head and every completed rollup hour into blocks and deletes
+    /// the log rows they cover, in one transaction. Returns the number of blocks written.
+    pub async fn seal(self: &Arc<Self>) -> Result<usize, HistoryError> {
+        let writer = self.writer.lock().await;
+        let seq = writer.last_wal_seq.saturating_mul(2);
+        let this = self.clone();
+        let (rows, plan) = tokio::task::spawn_blocking(move || this.blocks_to_seal(seq)).await??;
+
+        let mut tx = self.db.pool().begin().await?;
+        blocks::insert_blocks(&mut tx, &rows).await?;
+        blocks::delete_wal_through(&mut tx, writer.last_wal_seq).await?;
+        tx.commit().await?;
+
+        let bytes: usize = rows.iter().map(|r| r.data.len()).sum();
+        HistoryCounters::add(&self.counters.bytes_written, bytes as u64);
+        HistoryCounters::add(&self.counters.blocks_sealed, rows.len() as u64);
+        let count = rows.len();
+        let live_from = unix_now_ms().saturating_sub(millis(self.config.live_window));
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.after_seal(rows, plan, live_from)).await?;
+        Ok(count)
+    }
+
+    /// The rows a seal writes, and per series how many ready rollup hours they include.
+    fn blocks_to_seal(&self, seq: i64) -> Result<(Vec<BlockRow>, HashMap<i64, usize>), CodecError> {
+        let mut state = lock(&self.state);
+        let mut rows = Vec::new();
+        let mut plan = HashMap::new();
+        for (&id, series) in &mut state.series {
+            if !series.touched {
+                series.rollup.close();
+            }
+            for b in series.blocks()? {
+                rows.push(BlockRow {
+                    series_id: id,
+                    tier: tier_code(Tier::Raw),
+                    start_ts: b.first,
+                    end_ts: b.last,
+                    seq: seq + i64::from(b.late),
+                    count: b.count as i64,
+                    data: b.bytes,
+                });
+            }
+            let ready = series.rollup.ready();
+            for hour in ready {
+                rows.push(BlockRow {
+                    series_id: id,
+                    tier: tier_code(Tier::Minute),
+                    start_ts: hour.first,
+                    end_ts: hour.last,
+                    seq,
+                    count: hour.count as i64,
+                    data: hour.minutes.clone(),
+                });
+                let mut point = Encoder::<5>::default();
+                point.append(hour.hour.ts, hour.hour.columns());
+                rows.push(BlockRow {
+                    series_id: id,
+                    tier: tier_code(Tier::Hour),
+                    start_ts: hour.hour.ts,
+                    end_ts: hour.hour.ts,
+                    seq,
+                    count: 1,
+                    data: point.finish(),
+                });
+            }
+            if !ready.is_empty() {
+                plan.insert(id, ready.len());
+            }
+        }
+        Ok((rows, plan))
+    }
+
+    fn after_seal(&self, rows: Vec<BlockRow>, plan: HashMap<i64, usize>, live_from: i64) {
+        let mut raw: HashMap<i64, Vec<(i64, Vec<u8>)>> = HashMap::new();
+        for row in rows {
+            if row.tier == tier_code(Tier::Raw) {
+                raw.entry(row.series_id)
+                    .or_default()
+                    .push((row.end_ts, row.data));
+            }
+        }
+        let mut state = lock(&self.state);
+        for (&id, series) in &mut state.series {
+            if let Some(blocks) = raw.remove(&id) {
+                series.sealed(blocks);
+            }
+            if let Some(&n) = plan.get(&id) {
+                series.rollup.drop_ready(n);
+            }
+            series.touched = false;
+            series.prune_recent(live_from);
+        }
+    }
+
+    /// Deletes blocks that ended before their tier's retention. Returns how many.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<u64, HistoryError> {
+        let _writer = self.writer.lock().await;
+        let mut deleted = 0;
+        for (tier, retention) in [
+            (Tier::Raw, self.config.retention_raw),
+            (Tier::Minute, self.config.retention_1m),
+            (Tier::Hour, self.config.retention_1h),
+        ] {
+            let before = now_ms.saturating_sub(millis(retention));
+            deleted += blocks::delete_ended_before(self.db.pool(), tier_code(tier), before).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// The host's series names, sorted.
+    pub async fn series(&self, host: &str) -> Result<Vec<String>, HistoryError> {
+        let state = lock(&self.state);
+        let mut names: Vec<String> = state
+            .hosts
+            .get(host)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every host with stored series, sorted (those that stopped reporting too).
+    pub async fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = lock(&self.state).hosts.keys().cloned().collect();
+        hosts.sort();
+        hosts
+    }
+
+    /// The newest sample's timestamp over the host's series.
+    pub fn last_seen(&self, host: &str) -> Option<i64> {
+        let state = lock(&self.state);
+        state
+            .hosts
+            .get(host)?
+            .values()
+            .filter_map(|id| state.series.get(id)?.last_ts)
+            .max()
+    }
+
+    /// One series over `[from_ms, to_ms]`; `None` if the host or series is unknown.
+    pub async fn query(
+        &self,
+        host: &str,
+        series: &str,
+        from_ms: i64,
+        to_ms: i64,
+        step: Option<Duration>,
+    ) -> Result<Option<SeriesHistory>, HistoryError> {
+        let step_ms = step.map(|s| millis(s).max(1));
+        let tier = query::choose_tier(unix_now_ms(), from_ms, to_ms, step_ms, &self.config);
+        // Memory before the database: a seal in between then shows its points twice
+        // (merged away), never not at all.
+        let (id, memory) = {
+            let state = lock(&self.state);
+            let Some(id) = state.id(host, series) else {
+                return Ok(None);
+            };
+            let Some(s) = state.series.get(&id) else {
+                return Ok(None);
+            };
+            let memory = match tier {
+                Tier::Raw => Points::Raw(s.unsealed()?),
+                Tier::Minute => Points::Rolled(s.rollup.minute_points()?),
+                Tier::Hour => Points::Rolled(s.rollup.hour_points()),
+            };
+            (id, memory)
+        };
+        let stored =
+            blocks::overlapping(self.db.pool(), id, tier_code(tier), from_ms, to_ms).await?;
+        let in_range = |ts: i64| (from_ms..=to_ms).contains(&ts);
+        let points = match memory {
+            Points::Raw(memory) => {
+                let mut all = Vec::new();
+                for block in &stored {
+                    all.extend(decode_samples(block)?);
+                }
+                all.extend(memory);
+                all.retain(|p| in_range(p.0));
+                Points::Raw(newest_wins(all))
+            }
+            Points::Rolled(memory) => {
+                let mut all: Vec<RollupPoint> = Vec::new();
+                for block in &stored {
+                    rollup::decode_into(block, &mut all)?;
+                }
+                all.extend(memory);
+                all.retain(|p| in_range(p.ts));
+                Points::Rolled(head::newest_wins_by(all, |p| p.ts))
+            }
+        };
+        let (step, points) = query::shape(tier, points, step_ms, from_ms, to_ms);
+        Ok(Some(SeriesHistory {
+            series: series.to_owned(),
+            step: u64::try_from(step / 1000).unwrap_or(0),
+            tier,
+            from: from_ms,
+            to: to_ms,
+            points,
+        }))
+    }
+
+    /// Every series of the host from `since_ms`, from memory only (the live window).
+    pub fn recent(&self, host: &str, since_ms: i64) -> BTreeMap<String, Vec<(i64, f64)>> {
+        let state = lock(&self.state);
+        let Some(names) = state.hosts.get(host) else {
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        for (name, id) in names {
+            let Some(series) = state.series.get(id) else {
+                continue;
+            };
+            match series.recent_points(since_ms) {
+                Ok(points) if !points.is_empty() => {
+                    out.insert(name.clone(), points);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(host, series = %name, error = %e, "unreadable history chunk")
+                }
+            }
+        }
+        out
+    }
+
+    /// Deletes the host's series, blocks and heads. `false` if there was no such host.
+    pub async fn remove_host(&self, host: &str) -> Result<bool, HistoryError> {
+        let _writer = self.writer.lock().await;
+        // Queued samples of the host would bring it back at the next tick.
+        lock(&self.pending).retain(|t| t.host != host);
+        let ids = blocks::delete_host(self.db.pool(), host).await?;
+        let mut state = lock(&self.state);
+        let known = state.hosts.remove(host);
+        let had_any = !ids.is_empty() || known.is_some();
+        for id in ids
+            .into_iter()
+            .chain(known.into_iter().flat_map(|m| m.into_values()))
+        {
+            state.series.remove(&id);
+        }
+        Ok(had_any)
+    }
+
+    /// Approximate heap held by the in-memory series: heads, late buffers, live-window
+    /// chunks, rollups and the name maps.
+    pub fn memory_bytes(&self) -> usize {
+        let state = lock(&self.state);
+        let series: usize = state
+            .series
+            .values()
+            .map(|s| std::mem::size_of::<(i64, Series)>() + s.heap_bytes())
+            .sum();
+        let names: usize = state
+            .hosts
+            .iter()
+            .map(|(host, names)| {
+                host.capacity()
+                    + names.capacity() * std::mem::size_of::<(String, i64)>()
+                    + names.keys().map(String::capacity).sum::<usize>()
+            })
+            .sum();
+        series + names + state.series.capacity() * std::mem::size_of::<u64>()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,353 @@
+//! Rollups: per series, one point per minute and per hour (min, max, average, last and
+//! the number of samples), kept up to date as samples arrive.
+//!
+//! Completed minutes of the open hour stay in memory, compressed; when the hour completes
+//! they become one 1m block, and the hour's own point one 1h block. Rollups are derived
+//! from raw samples, so after a crash the open hour is rebuilt from the raw blocks and the
+//! write-ahead log instead of being logged a second time.
+//!
+//! A sample older than the open minute (a late sample) is stored raw but not rolled up:
+//! the minute it belongs to may already be compressed or on disk.
+
+use super::codec::{CodecError, Decoder, Encoder};
+
+pub const MINUTE: i64 = 60_000;
+pub const HOUR: i64 = 3_600_000;
+
+/// The start of the `width` bucket holding `ts`.
+pub fn bucket(ts: i64, width: i64) -> i64 {
+    ts.saturating_sub(ts.rem_euclid(width))
+}
+
+/// One rollup point: what a 1m or 1h block stores per bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RollupPoint {
+    /// The start of the bucket.
+    pub ts: i64,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+    pub last: f64,
+    /// Samples in the bucket; weighs the average when buckets are merged.
+    pub count: f64,
+}
+
+impl RollupPoint {
+    pub fn columns(&self) -> [f64; 5] {
+        [self.min, self.max, self.avg, self.last, self.count]
+    }
+
+    pub fn from_columns(ts: i64, [min, max, avg, last, count]: [f64; 5]) -> Self {
+        Self {
+            ts,
+            min,
+            max,
+            avg,
+            last,
+            count,
+        }
+    }
+}
+
+/// The aggregate of an open bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Agg {
+    pub start: i64,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: u64,
+    pub last_ts: i64,
+    pub last: f64,
+}
+
+impl Agg {
+    pub fn new(start: i64, ts: i64, v: f64) -> Self {
+        Self {
+            start,
+            min: v,
+            max: v,
+            sum: v,
+            count: 1,
+            last_ts: ts,
+            last: v,
+        }
+    }
+
+    /// `f64::min`/`max` skip NaN, so one NaN sample does not hide a bucket's range.
+    pub fn add(&mut self, ts: i64, v: f64) {
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.sum += v;
+        self.count += 1;
+        if ts >= self.last_ts {
+            self.last_ts = ts;
+            self.last = v;
+        }
+    }
+
+    pub fn point(&self) -> RollupPoint {
+        RollupPoint {
+            ts: self.start,
+            min: self.min,
+            max: self.max,
+            avg: self.sum / self.count as f64,
+            last: self.last,
+            count: self.count as f64,
+        }
+    }
+}
+
+/// A completed hour waiting for the next seal.
+#[derive(Debug, Clone)]
+pub struct ReadyHour {
+    /// Its minutes, as a 1m block.
+    pub minutes: Vec<u8>,
+    pub first: i64,
+    pub last: i64,
+    pub count: usize,
+    pub hour: RollupPoint,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Rollup {
+    minute: Option<Agg>,
+    hour: Option<Agg>,
+    /// Completed minutes of the open hour.
+    minutes: Encoder<5>,
+    ready: Vec<ReadyHour>,
+}
+
+impl Rollup {
+    /// Adds a sample. `false`: it is older than the open minute and was not rolled up.
+    pub fn add(&mut self, ts: i64, v: f64) -> bool {
+        let minute = bucket(ts, MINUTE);
+        let hour = bucket(ts, HOUR);
+        match self.minute {
+            Some(open) if minute < open.start => return false,
+            Some(open) if minute > open.start => self.close_minute(),
+            _ => {}
+        }
+        if self.hour.is_some_and(|open| hour > open.start) {
+            self.close_hour();
+        }
+        match &mut self.minute {
+            Some(open) => open.add(ts, v),
+            None => self.minute = Some(Agg::new(minute, ts, v)),
+        }
+        match &mut self.hour {
+            Some(open) => open.add(ts, v),
+            None => self.hour = Some(Agg::new(hour, ts, v)),
+        }
+        true
+    }
+
+    /// Closes the open minute and hour: the series has gone quiet, and its last hour
+    /// should reach disk without waiting for a sample that may never come.
+    pub fn close(&mut self) {
+        self.close_minute();
+        self.close_hour();
+    }
+
+    fn close_minute(&mut self) {
+        if let Some(open) = self.minute.take() {
+            let p = open.point();
+            self.minutes.append(p.ts, p.columns());
+        }
+    }
+
+    fn close_hour(&mut self) {
+        let Some(open) = self.hour.take() else {
+            return;
+        };
+        let minutes = std::mem::take(&mut self.minutes);
+        let (first, last) = minutes.span().unwrap_or((open.start, open.start));
+        self.ready.push(ReadyHour {
+            count: minutes.len(),
+            minutes: minutes.finish(),
+            first,
+            last,
+            hour: open.point(),
+        });
+    }
+
+    pub fn ready(&self) -> &[ReadyHour] {
+        &self.ready
+    }
+
+    /// Forgets the first `n` ready hours, once they are on disk.
+    pub fn drop_ready(&mut self, n: usize) {
+        self.ready.drain(..n.min(self.ready.len()));
+    }
+
+    /// Every 1m point held in memory, the open (partial) minute included, oldest first.
+    pub fn minute_points(&self) -> Result<Vec<RollupPoint>, CodecError> {
+        let mut out = Vec::new();
+        for ready in &self.ready {
+            decode_into(&ready.minutes, &mut out)?;
+        }
+        decode_into(&self.minutes.to_bytes(), &mut out)?;
+        out.extend(self.minute.map(|m| m.point()));
+        Ok(out)
+    }
+
+    /// Every 1h point held in memory, the open (partial) hour included, oldest first.
+    pub fn hour_points(&self) -> Vec<RollupPoint> {
+        self.ready
+            .iter()
+            .map(|r| r.hour)
+            .chain(self.hour.map(|h| h.point()))
+            .collect()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.minutes.heap_bytes()
+            + self.ready.capacity() * std::mem::size_of::<ReadyHour>()
+            + self
+                .ready
+                .iter()
+                .map(|r| r.minutes.capacity())
+                .sum::<usize>()
+    }
+}
+
+pub fn decode_into(block: &[u8], out: &mut Vec<RollupPoint>) -> Result<(), CodecError> {
+    for point in Decoder::<5>::new(block)? {
+        let (ts, columns) = point?;
+        out.push(RollupPoint::from_columns(ts, columns));
+    }
+    Ok(())
+}
+
+/// Several rollup points (or raw samples, as points of one sample) as one bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Merged {
+    pub ts: i64,
+    pub min: f64,
+    pub max: f64,
+    sum: f64,
+    count: f64,
+}
+
+impl Merged {
+    pub fn new(ts: i64, p: &RollupPoint) -> Self {
+        Self {
+            ts,
+            min: p.min,
+            max: p.max,
+            sum: p.avg * p.count,
+            count: p.count,
+        }
+    }
+
+    pub fn add(&mut self, p: &RollupPoint) {
+        self.min = self.min.min(p.min);
+        self.max = self.max.max(p.max);
+        self.sum += p.avg * p.count;
+        self.count += p.count;
+    }
+
+    pub fn avg(&self) -> f64 {
+        self.sum / self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Min, max, average, last of each bucket, the obvious way.
+    fn naive(points: &[(i64, f64)], width: i64) -> Vec<RollupPoint> {
+        let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+        for &(ts, v) in points {
+            buckets.entry(bucket(ts, width)).or_default().push(v);
+        }
+        buckets
+            .into_iter()
+            .map(|(ts, vs)| RollupPoint {
+                ts,
+                min: vs.iter().copied().fold(f64::INFINITY, f64::min),
+                max: vs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                avg: vs.iter().sum::<f64>() / vs.len() as f64,
+                last: vs[vs.len() - 1],
+                count: vs.len() as f64,
+            })
+            .collect()
+    }
+
+    fn assert_close(got: &[RollupPoint], want: &[RollupPoint]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(
+                (g.ts, g.min, g.max, g.last, g.count),
+                (w.ts, w.min, w.max, w.last, w.count)
+            );
+            let tolerance = 1e-9 * w.avg.abs().max(1.0);
+            assert!((g.avg - w.avg).abs() <= tolerance, "{g:?} vs {w:?}");
+        }
+    }
+
+    /// A few hours of samples with gaps, at varying rates.
+    fn samples() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        (
+            0i64..10 * HOUR,
+            prop::collection::vec((1i64..120_000, -1000i64..1000), 1..2000),
+        )
+            .prop_map(|(start, steps)| {
+                let mut ts = 1_700_000_000_000 + start;
+                steps
+                    .into_iter()
+                    .map(|(step, v)| {
+                        ts += step;
+                        (ts, v as f64 / 10.0)
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn rollups_equal_a_naive_fold_over_the_samples(points in samples()) {
+            let mut rollup = Rollup::default();
+            for &(ts, v) in &points {
+                prop_assert!(rollup.add(ts, v));
+            }
+            assert_close(&rollup.minute_points().unwrap(), &naive(&points, MINUTE));
+            assert_close(&rollup.hour_points(), &naive(&points, HOUR));
+
+            // The same once everything is closed and moved to ready hours.
+            rollup.close();
+            assert_close(&rollup.minute_points().unwrap(), &naive(&points, MINUTE));
+            assert_close(&rollup.hour_points(), &naive(&points, HOUR));
+            let hours: usize = rollup.ready().iter().map(|r| r.count).sum();
+            prop_assert_eq!(hours, naive(&points, MINUTE).len());
+        }
+    }
+
+    #[test]
+    fn a_sample_older_than_the_open_minute_is_not_rolled_up() {
+        let mut rollup = Rollup::default();
+        assert!(rollup.add(2 * MINUTE, 1.0));
+        assert!(!rollup.add(MINUTE, 5.0));
+        assert!(rollup.add(2 * MINUTE + 10, 3.0));
+        let points = rollup.minute_points().unwrap();
+        assert_eq!(points.len(), 1);
+        assert_eq!(
+            (points[0].max, points[0].last, points[0].count),
+            (3.0, 3.0, 2.0)
+        );
+    }
+
+    #[test]
+    fn merged_buckets_weigh_averages_by_sample_count() {
+        let a = RollupPoint::from_columns(0, [1.0, 3.0, 2.0, 3.0, 3.0]);
+        let b = RollupPoint::from_columns(60_000, [10.0, 10.0, 10.0, 10.0, 1.0]);
+        let mut m = Merged::new(0, &a);
+        m.add(&b);
+        assert_eq!((m.min, m.max, m.avg()), (1.0, 10.0, 4.0));
+    }
+}

@@ -198,6 +198,5 @@ async fn the_signed_in_user_needs_a_session() {
     let res = app.post_fn("whoami", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["user"]["username"], ADMIN);
-    assert!(body["host"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert_eq!(body["username"], ADMIN);
 }

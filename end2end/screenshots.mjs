@@ -1,27 +1,90 @@
 // Takes the README's screenshots from a running Lookout:
-//   BASE_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=… node screenshots.mjs
+//   BASE_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=… [SEED_TOKEN=lk_…] node screenshots.mjs
+// With SEED_TOKEN (an ingest token for `fleet-*` on a server started with
+// `--max-hosts-per-token 1000`), it first pushes a minute of samples for 200 hosts, so the
+// overview shows a fleet and the host page a custom series.
 import { chromium } from "@playwright/test";
 
 const base = process.env.BASE_URL ?? "http://127.0.0.1:3000";
 const out = process.env.OUT_DIR ?? "../docs/screenshots";
+const seedToken = process.env.SEED_TOKEN;
+const HOSTS = 200;
+const name = (i) => `fleet-${String(i).padStart(3, "0")}`;
+
+/** A minute of one-second samples for host `i`: each host with its own level and rhythm. */
+function minuteOf(i, now) {
+  const samples = [];
+  const level = 5 + ((i * 37) % 80);
+  for (let s = 60; s >= 0; s--) {
+    const ts = now - s * 1000;
+    const wave = Math.sin((s + i) / 6) * 8 + Math.sin((s * i) / 17) * 3;
+    const cpu = Math.max(0, Math.min(100, level + wave));
+    samples.push(
+      { series: "cpu.total", ts, value: Math.round(cpu * 10) / 10 },
+      { series: "mem.used_pct", ts, value: 20 + ((i * 13) % 70) + Math.sin(s / 20) },
+      { series: "load.1", ts, value: Math.round(cpu / 25 * 100) / 100 },
+      { series: "net.rx", ts, value: Math.round((i % 7 + 1) * 150_000 * (1 + Math.sin(s / 5) / 3)) },
+      { series: "net.tx", ts, value: Math.round((i % 5 + 1) * 40_000 * (1 + Math.cos(s / 7) / 3)) },
+      { series: "disk.read", ts, value: Math.round((i % 3) * 800_000 * Math.abs(Math.sin(s / 9))) },
+      { series: "disk.write", ts, value: Math.round((i % 4 + 1) * 300_000 * Math.abs(Math.cos(s / 11))) },
+      { series: "app.queue_depth", ts, value: Math.round(20 + 15 * Math.sin((s + i) / 8) + (s % 13)) },
+    );
+  }
+  return samples;
+}
+
+async function seed() {
+  const now = Date.now();
+  for (let at = 1; at <= HOSTS; at += 20) {
+    await Promise.all(
+      Array.from({ length: Math.min(20, HOSTS - at + 1) }, (_, k) => at + k).map(async (i) => {
+        const res = await fetch(`${base}/api/v1/ingest`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${seedToken}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ host: name(i), samples: minuteOf(i, now) }),
+        });
+        if (res.status !== 202) throw new Error(`ingest ${name(i)}: ${res.status} ${await res.text()}`);
+      }),
+    );
+  }
+}
+
+if (seedToken) await seed();
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 for (const scheme of ["light", "dark"]) {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 1000 }, colorScheme: scheme });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, colorScheme: scheme });
   await page.goto(`${base}/login`);
   await page.locator("body[data-hydrated]").waitFor();
   await page.screenshot({ path: `${out}/sign-in-${scheme}.png` });
   await page.getByLabel("Username").fill("admin");
   await page.getByLabel("Password").fill(process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-password");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByTestId("host-name").waitFor();
-  // Let the live charts fill for a few ticks.
   await page.locator('[data-connection="live"]').waitFor();
-  await page.waitForTimeout(8000);
-  await page.screenshot({ path: `${out}/dashboard-${scheme}.png` });
+  await page.locator("a.host-link").first().waitFor();
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: `${out}/overview-${scheme}.png` });
+
+  // Sorted by CPU, busiest first: the view a link keeps.
+  await page.goto(`${base}/?sort=cpu&dir=desc`);
+  await page.locator("a.host-link").first().waitFor();
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: `${out}/overview-by-cpu-${scheme}.png` });
+
+  const host = seedToken ? name(42) : await page.locator("a.host-link").first().textContent();
+  await page.goto(`${base}/hosts/${host}`);
+  await page.locator('[data-connection="live"]').waitFor();
+  await page.waitForTimeout(3000);
+  // The shared crosshair and a tooltip, as when someone points at a chart.
+  const chart = page.locator("figure.chart svg").first();
+  const box = await chart.boundingBox();
+  if (box) await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.5);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${out}/host-${scheme}.png`, fullPage: true });
   await page.close();
 }
 await browser.close();

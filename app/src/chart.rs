@@ -397,7 +397,7 @@ pub fn SeriesChart(
     domain: Signal<(i64, i64)>,
     cursor: RwSignal<Option<i64>>,
     offset_ms: Signal<i64>,
-) -> impl IntoView {
+) -> AnyView {
     let unit = Unit::of_series(&name);
     let drawing = Memo::new(move |_| {
         points.with(|p| draw(p, min_step.get(), unit, domain.get(), offset_ms.get()))
@@ -534,6 +534,7 @@ pub fn SeriesChart(
             </div>
         </figure>
     }
+    .into_any()
 }
 
 #[cfg(test)]

@@ -4,8 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, expect, signInLive, ADMIN_PASSWORD } from "./fixtures";
 
-test("the charts move every second while the connection reads live", async ({ page }) => {
+test("a host's live charts move every second while the connection reads live", async ({ page }) => {
   await signInLive(page);
+  // The server watches its own machine: the overview lists it; its page charts it live.
+  const host = page.locator("a.host-link").first();
+  await expect(host).toBeVisible();
+  await host.click();
+  await expect(page).toHaveURL(/\/hosts\/[a-z0-9._-]+$/);
+  await expect(page.getByRole("button", { name: "Live", exact: true })).toHaveAttribute("aria-pressed", "true");
+  await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "live");
   const cpu = page.locator('[data-series="cpu.total"] path.line');
   await expect(cpu).toHaveAttribute("d", /^M/);
   const started = Date.now();
@@ -141,9 +148,11 @@ test.describe("a server restart", () => {
     const first = await start();
     const pushes = pushEvery500ms("e2e-pushed", ingestToken("pusher"));
     await signInLive(page, `http://127.0.0.1:${port}`);
+    await page.getByRole("link", { name: "e2e-pushed", exact: true }).click();
+    await expect(page).toHaveURL(/\/hosts\/e2e-pushed$/);
 
     const connection = page.locator("[data-connection]");
-    const cpu = page.locator('h2.live-host:text-is("e2e-pushed") + .charts [data-series="cpu.total"] path.line');
+    const cpu = page.locator('[data-series="cpu.total"] path.line');
     await expect(cpu).toHaveAttribute("d", /^M/, { timeout: 10_000 });
 
     await stop(first);

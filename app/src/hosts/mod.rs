@@ -192,6 +192,35 @@ fn HostView(history: HostPageData) -> impl IntoView {
     }
     let groups = Memo::new(move |_| data.with(|d| group_series(d.keys().map(String::as_str))));
     let description = describe(range, tier, from, to);
+    // Erased, so the page's view type stays shallow enough for the compiler.
+    let group_view = move |(group, names): (String, Vec<String>)| {
+        let charts = names
+            .into_iter()
+            .map(|name| {
+                let key = name.clone();
+                let points =
+                    Memo::new(move |_| data.with(|d| d.get(&key).cloned().unwrap_or_default()));
+                view! {
+                    <SeriesChart
+                        name
+                        points=points.into()
+                        min_step=min_step
+                        domain=domain.into()
+                        cursor
+                        offset_ms=offset.into()
+                    />
+                }
+            })
+            .collect_view();
+        let (id, labelled_by) = (format!("group-{group}"), format!("group-{group}"));
+        view! {
+            <section class="group" aria-labelledby=labelled_by>
+                <h2 id=id>{group}</h2>
+                <div class="charts">{charts}</div>
+            </section>
+        }
+        .into_any()
+    };
     view! {
         <Frame user connection=live.then_some(connection) wide=true>
             <nav class="crumbs">
@@ -210,33 +239,7 @@ fn HostView(history: HostPageData) -> impl IntoView {
                     }
                 }
             >
-                <For each=move || groups.get() key=|(group, names)| (group.clone(), names.clone()) let:group>
-                    <section class="group" aria-labelledby=format!("group-{}", group.0)>
-                        <h2 id=format!("group-{}", group.0)>{group.0.clone()}</h2>
-                        <div class="charts">
-                            {group
-                                .1
-                                .into_iter()
-                                .map(|name| {
-                                    let key = name.clone();
-                                    let points = Memo::new(move |_| {
-                                        data.with(|d| d.get(&key).cloned().unwrap_or_default())
-                                    });
-                                    view! {
-                                        <SeriesChart
-                                            name
-                                            points=points.into()
-                                            min_step=min_step
-                                            domain=domain.into()
-                                            cursor
-                                            offset_ms=offset.into()
-                                        />
-                                    }
-                                })
-                                .collect_view()}
-                        </div>
-                    </section>
-                </For>
+                <For each=move || groups.get() key=|(group, names)| (group.clone(), names.clone()) children=group_view/>
             </Show>
         </Frame>
     }
@@ -323,7 +326,7 @@ fn RangeControl(
     offset: RwSignal<i64>,
     from: i64,
     to: i64,
-) -> impl IntoView {
+) -> AnyView {
     let navigate = use_navigate();
     let path = format!("/hosts/{host}");
     let go = {
@@ -404,4 +407,5 @@ fn RangeControl(
             </form>
         </div>
     }
+    .into_any()
 }

@@ -240,7 +240,8 @@ fn Overview(user: Principal) -> impl IntoView {
                 </button>
             }
         })
-        .collect_view();
+        .collect_view()
+        .into_any();
     let headers = Column::ALL
         .into_iter()
         .map(|column| {
@@ -272,7 +273,8 @@ fn Overview(user: Principal) -> impl IntoView {
                 </div>
             }
         })
-        .collect_view();
+        .collect_view()
+        .into_any();
 
     let on_scroll = move |ev: leptos::ev::Event| {
         use wasm_bindgen::JsCast;
@@ -369,7 +371,7 @@ fn EmptyState(loaded: Memo<bool>, total: Memo<usize>) -> impl IntoView {
 /// One row slot: shows whichever visible row falls in it, positioned by its place in
 /// the list; slots are reused as the list scrolls, so only their text changes.
 #[component]
-fn Slot(row: Memo<Option<RowView>>) -> impl IntoView {
+fn Slot(row: Memo<Option<RowView>>) -> AnyView {
     let text = move |f: fn(&RowView) -> String| {
         move || row.with(|r| r.as_ref().map(f).unwrap_or_default())
     };
@@ -421,6 +423,7 @@ fn Slot(row: Memo<Option<RowView>>) -> impl IntoView {
             </div>
         </div>
     }
+    .into_any()
 }
 
 #[cfg(test)]

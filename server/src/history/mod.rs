@@ -112,6 +112,7 @@ impl HistoryCounters {
 }
 
 /// One host's samples at one timestamp, as queued by ingest.
+#[derive(Clone)]
 struct PendingTick {
     host: String,
     ts: i64,
@@ -151,6 +152,9 @@ pub struct History {
     db: Db,
     config: HistoryConfig,
     pending: Mutex<Vec<PendingTick>>,
+    /// The tick being written: out of `pending`, not yet in the heads. [`History::recent`]
+    /// reads it too, so the live window has no hole while the writer works.
+    in_flight: Mutex<Arc<Vec<PendingTick>>>,
     state: Mutex<State>,
     writer: tokio::sync::Mutex<Writer>,
     counters: HistoryCounters,
@@ -240,6 +244,7 @@ impl History {
             db,
             config,
             pending: Mutex::new(Vec::new()),
+            in_flight: Mutex::default(),
             state: Mutex::new(state),
             writer: tokio::sync::Mutex::new(Writer { last_wal_seq }),
             counters: HistoryCounters::default(),
@@ -333,17 +338,21 @@ impl History {
     /// appends them to the heads. Returns the number of samples written.
     pub async fn flush_tick(self: &Arc<Self>) -> Result<usize, HistoryError> {
         let mut writer = self.writer.lock().await;
-        let pending = std::mem::take(&mut *lock(&self.pending));
-        if pending.is_empty() {
-            return Ok(0);
-        }
-        match self.write_tick(&mut writer, &pending).await {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.requeue(pending);
-                Err(e)
+        let pending = {
+            let mut queued = lock(&self.pending);
+            if queued.is_empty() {
+                return Ok(0);
             }
+            let pending = Arc::new(std::mem::take(&mut *queued));
+            *lock(&self.in_flight) = pending.clone();
+            pending
+        };
+        let written = self.write_tick(&mut writer, &pending).await;
+        if written.is_err() {
+            self.requeue(pending.iter().map(PendingTick::clone).collect());
         }
+        *lock(&self.in_flight) = Arc::default();
+        written
     }
 
     async fn write_tick(
@@ -648,8 +657,36 @@ impl History {
         }))
     }
 
-    /// Every series of the host from `since_ms`, from memory only (the live window).
+    /// Every series of the host from `since_ms`, from memory only (the live window),
+    /// including samples queued or being written.
     pub fn recent(&self, host: &str, since_ms: i64) -> BTreeMap<String, Vec<(i64, f64)>> {
+        let mut out = self.stored_recent(host, since_ms);
+        let in_flight = lock(&self.in_flight).clone();
+        let pending = lock(&self.pending);
+        let mut queued = false;
+        for tick in in_flight.iter().chain(pending.iter()) {
+            if tick.host == host && tick.ts >= since_ms {
+                queued = true;
+                for (name, value) in &tick.values {
+                    out.entry(name.clone())
+                        .or_insert_with(Vec::new)
+                        .push((tick.ts, *value));
+                }
+            }
+        }
+        if queued {
+            // Queued samples may be older than stored ones, and may repeat a timestamp:
+            // the later write wins, as it does on disk.
+            for points in out.values_mut() {
+                points.reverse();
+                points.sort_by_key(|p| p.0);
+                points.dedup_by_key(|p| p.0);
+            }
+        }
+        out
+    }
+
+    fn stored_recent(&self, host: &str, since_ms: i64) -> BTreeMap<String, Vec<(i64, f64)>> {
         let state = lock(&self.state);
         let Some(names) = state.hosts.get(host) else {
             return BTreeMap::new();

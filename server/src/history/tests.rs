@@ -455,3 +455,30 @@ async fn a_realistic_mix_stays_near_two_bytes_a_point_on_disk_and_small_in_memor
     assert!(per_point < 2.5, "{per_point:.2} B/point");
     assert!(per_series < 2048, "{per_series} B/series");
 }
+
+#[tokio::test]
+async fn the_live_window_includes_samples_not_yet_written_in_order() {
+    let dir = TempDir::new().unwrap();
+    let h = open(&dir).await;
+    let now = unix_now_ms();
+    h.append("web-1", now - 3_000, &tick(&[("x", 1.0)]));
+    h.flush_tick().await.unwrap();
+    // Queued, not written: out of order, and one timestamp twice (the later write wins).
+    h.append("web-1", now, &tick(&[("x", 4.0)]));
+    h.append("web-1", now - 2_000, &tick(&[("x", 2.0)]));
+    h.append("web-1", now - 3_000, &tick(&[("x", 1.5)]));
+    h.append("web-2", now, &tick(&[("x", 9.0)]));
+    let recent = h.recent("web-1", now - 60_000);
+    assert_eq!(
+        recent["x"],
+        vec![(now - 3_000, 1.5), (now - 2_000, 2.0), (now, 4.0)]
+    );
+    assert_eq!(h.recent("web-2", now - 60_000)["x"], vec![(now, 9.0)]);
+    assert!(h.recent("web-1", now + 1).is_empty());
+    h.flush_tick().await.unwrap();
+    assert_eq!(
+        h.recent("web-1", now - 60_000),
+        recent,
+        "the same once written"
+    );
+}

@@ -2,12 +2,13 @@
 //! A tick is encoded once, whatever the number of sockets.
 
 use super::history::HostHistory;
-use crate::stats::Stats;
+use crate::{history::History, stats::Stats, store::unix_now_ms};
 use app::live::{Point, ServerMessage};
 use axum::extract::ws::Utf8Bytes;
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, RwLock},
+    time::Duration,
 };
 use tokio::sync::broadcast;
 
@@ -51,12 +52,36 @@ pub struct Hub {
     snapshots: std::sync::Mutex<BTreeMap<String, Utf8Bytes>>,
     /// Hosts with new samples since the overview last looked.
     changed: std::sync::Mutex<BTreeSet<String>>,
+    /// With persistent history, the live window is read from the store's compressed
+    /// memory and each series here keeps only its newest few points: those the store's
+    /// writer has not taken yet.
+    stored: Option<StoredWindow>,
     stats: Arc<Stats>,
 }
 
 fn encode(message: &ServerMessage) -> Utf8Bytes {
     // Our own enum of strings and numbers always serialises.
     serde_json::to_string(message).unwrap_or_default().into()
+}
+
+/// The store's recent window and its length in ms.
+struct StoredWindow(Arc<History>, i64);
+
+impl std::fmt::Debug for StoredWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredWindow({} ms)", self.1)
+    }
+}
+
+/// Appends `tail` (sorted) to `points` (sorted), a point of `tail` replacing one of
+/// `points` at the same timestamp.
+fn merge_tail(points: &mut Vec<Point>, tail: Vec<Point>) {
+    let Some(&(first, _)) = tail.first() else {
+        return;
+    };
+    let keep = points.partition_point(|p| p.0 < first);
+    points.truncate(keep);
+    points.extend(tail);
 }
 
 impl Hub {
@@ -76,8 +101,25 @@ impl Hub {
             tx,
             snapshots: Default::default(),
             changed: Default::default(),
+            stored: None,
             stats,
         }
+    }
+
+    /// Serves snapshots from `history`'s recent window (`window` long), keeping only
+    /// `tail` points per series here.
+    pub fn with_stored_window(
+        mut self,
+        history: Arc<History>,
+        window: Duration,
+        tail: usize,
+    ) -> Self {
+        self.history_len = tail.max(1);
+        self.stored = Some(StoredWindow(
+            history,
+            i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+        ));
+        self
     }
 
     pub fn has_host(&self, host: &str) -> bool {
@@ -107,12 +149,25 @@ impl Hub {
         if let Some(cached) = cache.get(host) {
             return Some(cached.clone());
         }
-        let series: BTreeMap<String, Vec<Point>> = self
+        let live = self
             .hosts
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(host)?
-            .snapshot();
+            .get(host)
+            .map(HostHistory::snapshot);
+        let series = match (&self.stored, live) {
+            (None, live) => live?,
+            (Some(StoredWindow(history, window)), live) => {
+                let mut series = history.recent(host, unix_now_ms() - window);
+                if series.is_empty() && live.is_none() {
+                    return None;
+                }
+                for (name, newest) in live.unwrap_or_default() {
+                    merge_tail(series.entry(name).or_default(), newest);
+                }
+                series
+            }
+        };
         let text = encode(&ServerMessage::Snapshot {
             host: host.to_string(),
             series,
@@ -378,6 +433,58 @@ mod tests {
         );
         hub.publish_batch("h", tick(&["a", "b", "c"])).unwrap();
         hub.publish_batch("h", tick(&["a"])).unwrap();
+    }
+
+    #[test]
+    fn a_tail_replaces_what_it_overlaps_and_extends_the_rest() {
+        let mut points = vec![(1, 1.0), (2, 2.0), (3, 3.0)];
+        merge_tail(&mut points, vec![(3, 30.0), (4, 4.0)]);
+        assert_eq!(points, vec![(1, 1.0), (2, 2.0), (3, 30.0), (4, 4.0)]);
+        merge_tail(&mut points, vec![]);
+        assert_eq!(points.len(), 4);
+        let mut empty = Vec::new();
+        merge_tail(&mut empty, vec![(9, 9.0)]);
+        assert_eq!(empty, vec![(9, 9.0)]);
+    }
+
+    #[tokio::test]
+    async fn with_stored_history_a_snapshot_joins_the_stored_window_and_the_unwritten_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            crate::store::Db::connect(&format!("sqlite://{}", dir.path().join("h.db").display()))
+                .await
+                .unwrap();
+        let history = History::open(db, Default::default(), Arc::default())
+            .await
+            .unwrap();
+        let hub = Hub::new(100, 8, 100, Arc::default()).with_stored_window(
+            history.clone(),
+            Duration::from_secs(300),
+            2,
+        );
+        let now = unix_now_ms();
+        for i in 0..5 {
+            let values = BTreeMap::from([("x".into(), i as f64)]);
+            history.append("web-1", now - 5_000 + i * 1_000, &values);
+            hub.publish("web-1", now - 5_000 + i * 1_000, values);
+        }
+        history.flush_tick().await.unwrap();
+        // Two more that the writer has not taken yet.
+        for i in 5..7 {
+            hub.publish(
+                "web-1",
+                now - 5_000 + i * 1_000,
+                BTreeMap::from([("x".into(), i as f64)]),
+            );
+        }
+        let snap: ServerMessage =
+            serde_json::from_str(hub.snapshot("web-1").unwrap().as_str()).unwrap();
+        let ServerMessage::Snapshot { series, .. } = snap else {
+            panic!("not a snapshot")
+        };
+        let values: Vec<f64> = series["x"].iter().map(|p| p.1).collect();
+        assert_eq!(values, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert!(hub.snapshot("nope").is_none());
     }
 
     #[test]

@@ -25,6 +25,10 @@ use sampler::Sampler;
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
+/// Points per series the hub keeps when the store serves the live window (queued samples
+/// included): the newest, for `latest` and the overview.
+const UNWRITTEN_TAIL: usize = 1;
+
 /// How often the server looks for hosts removed from the command line.
 const REMOVAL_CHECK: Duration = Duration::from_secs(2);
 
@@ -53,14 +57,22 @@ impl Live {
         stop: CancellationToken,
         history: Option<Arc<History>>,
     ) -> Self {
+        let mut hub = Hub::new(
+            config.history_len(),
+            config.queue,
+            config.max_series_per_host,
+            stats.clone(),
+        );
+        if let Some(history) = &history {
+            hub = hub.with_stored_window(
+                history.clone(),
+                config.retention.min(history.config().live_window),
+                UNWRITTEN_TAIL,
+            );
+        }
         Self {
             history,
-            hub: Hub::new(
-                config.history_len(),
-                config.queue,
-                config.max_series_per_host,
-                stats.clone(),
-            ),
+            hub,
             overview: Overview::new(config.thresholds),
             sockets: Arc::new(Sockets::new(
                 config.max_sockets_per_session,

@@ -668,9 +668,7 @@ impl History {
             if tick.host == host && tick.ts >= since_ms {
                 queued = true;
                 for (name, value) in &tick.values {
-                    out.entry(name.clone())
-                        .or_insert_with(Vec::new)
-                        .push((tick.ts, *value));
+                    out.entry(name.clone()).or_default().push((tick.ts, *value));
                 }
             }
         }

@@ -262,11 +262,11 @@ impl TimeRange {
             .as_deref()
             .map(instant)
             .transpose()?
-            .unwrap_or(to - DEFAULT_RANGE_MS);
+            .unwrap_or(to.saturating_sub(DEFAULT_RANGE_MS));
         if from >= to {
             return Err("from must be before to".into());
         }
-        if to - from > MAX_RANGE_MS {
+        if to.checked_sub(from).is_none_or(|span| span > MAX_RANGE_MS) {
             return Err("a query spans at most 400 days".into());
         }
         let step_secs = params

@@ -753,3 +753,43 @@ async fn extreme_timestamps_are_400_and_the_server_keeps_serving() {
         StatusCode::ACCEPTED
     );
 }
+
+#[tokio::test]
+async fn history_queries_stay_bounded_however_wide_or_fine_the_ask() {
+    let app = spawn_app().await;
+    let ingest = token(&app, "pusher", Scope::Ingest).await;
+    let now = now_ms();
+    let samples = (0..600)
+        .map(|i| sample("x", now - 290_000 + i * 400, 1.0))
+        .collect();
+    assert_eq!(
+        push(&app, Some(&ingest), batch("web-1", samples))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let cookie = app.admin_cookie().await;
+    // The widest range allowed, at the finest step, many times at once.
+    let wide = format!(
+        "/api/v1/hosts/web-1/series/x?from={}&to={now}&step=1",
+        now - 399 * 86_400_000
+    );
+    let answers = join_all((0..20).map(|_| app.get(&wide, Some(&cookie)))).await;
+    for res in answers {
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        let points = body["points"].as_array().unwrap().len();
+        assert!(points <= 10_000, "{points} points in one answer");
+    }
+    // Names that are not names, and ranges that are not ranges, are clear 4xx.
+    for path in [
+        "/api/v1/hosts/..%2F..%2Fetc/series",
+        "/api/v1/hosts/web-1/series/x%00y",
+        "/api/v1/hosts/web-1/series/x?from=-9223372036854775808&to=9223372036854775807",
+        "/api/v1/hosts/web-1/series/x?step=99999999999999999999",
+    ] {
+        let res = app.get(path, Some(&cookie)).await;
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+    }
+    app.assert_still_serving().await;
+}

@@ -164,8 +164,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         })
         .await?;
         sampler = Some(s);
-        let ts = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-            .unwrap_or(0);
+        // Stamped with its tick: regular timestamps store in a bit each.
+        let ts = crate::store::tick_ms(args.interval);
         backlog.push(ts, values, args.buffer);
 
         while !backlog.is_empty() && tokio::time::Instant::now() >= next_try {

@@ -15,7 +15,7 @@ use crate::{
     config::LiveConfig,
     history::History,
     stats::Stats,
-    store::{unix_now, unix_now_ms, Db},
+    store::{tick_ms, unix_now, unix_now_ms, Db},
 };
 use app::history::{HistoryPoint, SeriesHistory, Tier};
 use hub::{Hub, SeriesCapExceeded, Ticks, Topic};
@@ -203,7 +203,7 @@ impl Live {
             match sampled {
                 Ok((s, values)) => {
                     sampler = Some(s);
-                    let ts = unix_now_ms();
+                    let ts = tick_ms(self.config.sample_every);
                     if let Some(history) = &self.history {
                         history.append(&self.config.host_name, ts, &values);
                     }

@@ -75,3 +75,35 @@ pub fn unix_now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(i64::MAX)
 }
+
+/// Now, rounded to the nearest multiple of `every` (milliseconds since the epoch). Samples
+/// taken on a schedule are stamped with the tick they belong to, not the moment the clock
+/// was read: their timestamps are then exactly `every` apart, and a stored timestamp
+/// costs one bit instead of the jitter's ten or so.
+pub fn tick_ms(every: std::time::Duration) -> i64 {
+    round_to(unix_now_ms(), every)
+}
+
+fn round_to(ms: i64, every: std::time::Duration) -> i64 {
+    let step = i64::try_from(every.as_millis()).unwrap_or(i64::MAX).max(1);
+    ms.saturating_add(step / 2)
+        .div_euclid(step)
+        .saturating_mul(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ticks_round_to_the_nearest_multiple_of_the_interval() {
+        let second = Duration::from_secs(1);
+        assert_eq!(round_to(1_764_500_000_499, second), 1_764_500_000_000);
+        assert_eq!(round_to(1_764_500_000_500, second), 1_764_500_001_000);
+        assert_eq!(round_to(1_764_500_000_997, second), 1_764_500_001_000);
+        assert_eq!(round_to(1_234, Duration::from_millis(250)), 1_250);
+        assert_eq!(round_to(1_234, Duration::ZERO), 1_234);
+        assert!(tick_ms(second) % 1_000 == 0);
+    }
+}

@@ -150,6 +150,8 @@ async fn a_signed_in_socket_gets_hello_a_snapshot_and_advancing_samples() {
     let second = next_of_type(&mut ws, "samples").await;
     assert_eq!(first["host"], "test-host");
     assert!(second["ts"].as_i64().unwrap() > first["ts"].as_i64().unwrap());
+    // Stamped with their tick (every 200 ms here), not with the moment of reading.
+    assert_eq!(second["ts"].as_i64().unwrap() % 200, 0, "{second}");
     for series in ["cpu.total", "mem.used_pct", "load.1"] {
         assert!(second["values"][series].is_number(), "{series} in {second}");
     }

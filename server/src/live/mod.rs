@@ -38,6 +38,10 @@ pub struct Live {
     pub overview: Overview,
     /// The samples on disk; `None` with `--history off`.
     pub history: Option<Arc<History>>,
+    /// Hosts known to have a row in the `hosts` table: ingested here, or seen there. Only
+    /// such a host whose row is gone was removed by an operator; a name that never had a
+    /// row (this server's own host under an earlier `--host-name`) is left alone.
+    stored_hosts: std::sync::Mutex<std::collections::BTreeSet<String>>,
     pub sockets: Arc<Sockets>,
     pub origin: Arc<OriginPolicy>,
     pub stop: CancellationToken,
@@ -72,6 +76,7 @@ impl Live {
         }
         Self {
             history,
+            stored_hosts: Default::default(),
             hub,
             overview: Overview::new(config.thresholds),
             sockets: Arc::new(Sockets::new(
@@ -120,8 +125,7 @@ impl Live {
         }
     }
 
-    /// Hosts shown here that are gone from the database were removed by an operator.
-    /// This server's own host is never in the table, and never removed.
+    /// Hosts whose row was in the `hosts` table and is gone were removed by an operator.
     async fn forget_removed_hosts(&self) -> anyhow::Result<()> {
         let stored: std::collections::BTreeSet<String> = self
             .db
@@ -130,10 +134,14 @@ impl Live {
             .into_iter()
             .map(|h| h.name)
             .collect();
-        for host in self.overview.hosts() {
-            if host != self.config.host_name && !stored.contains(&host) {
-                self.forget_host(&host).await;
-            }
+        let removed: Vec<String> = {
+            let mut known = self.stored_hosts.lock().unwrap_or_else(|e| e.into_inner());
+            let removed = known.difference(&stored).cloned().collect();
+            known.clone_from(&stored);
+            removed
+        };
+        for host in removed {
+            self.forget_host(&host).await;
         }
         Ok(())
     }
@@ -176,6 +184,11 @@ impl Live {
 
     /// Records an ingested batch: live first, then queued for the disk.
     pub fn record_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+        // Ingest records the host's row before it gets here.
+        self.stored_hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string());
         match &self.history {
             Some(history) => self.hub.publish_batch_then(host, ticks, |ticks| {
                 history.append_batch(host, ticks);

@@ -495,3 +495,41 @@ async fn kill_9_during_ingest_keeps_everything_but_the_last_seconds_and_a_sound_
         );
     }
 }
+
+#[tokio::test]
+async fn a_host_that_never_had_a_row_is_not_taken_for_a_removed_one() {
+    // The server's own machine under an earlier --host-name: stored, but never ingested.
+    let app = spawn_app_with(|c| {
+        c.live.sample_every = Duration::from_millis(200);
+        c.live.host_name = "old-name".into();
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let (mut config, dir) = app.stop().await;
+    config.live.host_name = "new-name".into();
+    let app = start_app(config, dir).await;
+    let cookie = app.admin_cookie().await;
+    let res = app
+        .get("/api/v1/hosts/old-name/series", Some(&cookie))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "stored before the restart");
+    // Past a few removal checks.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let res = app
+        .get("/api/v1/hosts/old-name/series", Some(&cookie))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let hosts: Value = app
+        .get("/api/v1/hosts", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        hosts["hosts"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("old-name")),
+        "{hosts}"
+    );
+}

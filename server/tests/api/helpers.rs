@@ -27,7 +27,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     log_buffer();
     let (config, dir) = test_config(tweak);
-    start(config, dir).await
+    start_app(config, dir).await
 }
 
 /// A test database and the configuration of a server on it, not started yet.
@@ -57,7 +57,7 @@ pub async fn spawn_app_on(
     run(app, config, dir)
 }
 
-async fn start(config: Config, dir: Arc<TempDir>) -> TestApp {
+pub async fn start_app(config: Config, dir: Arc<TempDir>) -> TestApp {
     let app = Application::build(config.clone()).await.expect("build app");
     run(app, config, dir)
 }
@@ -190,7 +190,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same database.
     pub async fn restart(self) -> TestApp {
         let (config, dir) = self.stop().await;
-        start(config, dir).await
+        start_app(config, dir).await
     }
 }
 

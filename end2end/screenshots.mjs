@@ -11,12 +11,14 @@ const seedToken = process.env.SEED_TOKEN;
 const HOSTS = 200;
 const name = (i) => `fleet-${String(i).padStart(3, "0")}`;
 
-/** A minute of one-second samples for host `i`: each host with its own level and rhythm. */
-function minuteOf(i, now) {
+/** `seconds` of one-second samples for host `i`, ending now: each host with its own level and rhythm. */
+function samplesOf(i, now, seconds) {
   const samples = [];
   const level = 5 + ((i * 37) % 80);
-  for (let s = 60; s >= 0; s--) {
-    const ts = now - s * 1000;
+  for (let back = seconds; back >= 0; back--) {
+    const ts = now - back * 1000;
+    // Of the clock, not of the batch: successive batches continue the same curves.
+    const s = Math.round(ts / 1000) % 100_000;
     const wave = Math.sin((s + i) / 6) * 8 + Math.sin((s * i) / 17) * 3;
     const cpu = Math.max(0, Math.min(100, level + wave));
     samples.push(
@@ -33,7 +35,7 @@ function minuteOf(i, now) {
   return samples;
 }
 
-async function seed() {
+async function seed(seconds = 60) {
   const now = Date.now();
   for (let at = 1; at <= HOSTS; at += 20) {
     await Promise.all(
@@ -41,15 +43,13 @@ async function seed() {
         const res = await fetch(`${base}/api/v1/ingest`, {
           method: "POST",
           headers: { Authorization: `Bearer ${seedToken}`, "Content-Type": "application/json" },
-          body: JSON.stringify({ host: name(i), samples: minuteOf(i, now) }),
+          body: JSON.stringify({ host: name(i), samples: samplesOf(i, now, seconds) }),
         });
         if (res.status !== 202) throw new Error(`ingest ${name(i)}: ${res.status} ${await res.text()}`);
       }),
     );
   }
 }
-
-if (seedToken) await seed();
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -65,14 +65,25 @@ for (const scheme of ["light", "dark"]) {
   await page.getByLabel("Password").fill(process.env.E2E_ADMIN_PASSWORD ?? "e2e-admin-password");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator('[data-connection="live"]').waitFor();
+  // Fresh samples for each shot, pushed while the page watches, so every host is online
+  // with a full trace.
+  if (seedToken) {
+    await seed();
+    // Then one tick a second for a while, as agents send, so the traces fill.
+    for (let tick = 0; tick < 30; tick++) {
+      const started = Date.now();
+      await seed(1);
+      await page.waitForTimeout(Math.max(0, 1000 - (Date.now() - started)));
+    }
+  }
   await page.locator("a.host-link").first().waitFor();
   await page.waitForTimeout(1500);
   await page.screenshot({ path: `${out}/overview-${scheme}.png` });
 
-  // Sorted by CPU, busiest first: the view a link keeps.
-  await page.goto(`${base}/?sort=cpu&dir=desc`);
-  await page.locator("a.host-link").first().waitFor();
-  await page.waitForTimeout(1500);
+  // Sorted by CPU, busiest first (the URL keeps the view).
+  await page.getByRole("columnheader", { name: "CPU", exact: true }).getByRole("button").click();
+  await page.waitForURL(/sort=cpu&dir=desc/);
+  await page.waitForTimeout(1000);
   await page.screenshot({ path: `${out}/overview-by-cpu-${scheme}.png` });
 
   const host = seedToken ? name(42) : await page.locator("a.host-link").first().textContent();

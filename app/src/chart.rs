@@ -128,6 +128,7 @@ pub fn axis_label(v: f64, unit: Unit, power: i32) -> String {
                 format!("{scaled} {name}")
             }
         }
+        Unit::Plain if v.abs() < 1e4 => trim(v),
         Unit::Plain => crate::dashboard::format::format_number(v),
     }
 }
@@ -316,8 +317,11 @@ pub fn value_range(points: &[HistoryPoint], unit: Unit) -> (f64, f64) {
     if !hi.is_finite() {
         hi = 0.0;
     }
-    if unit == Unit::Percent {
-        hi = hi.max(100.0);
+    match unit {
+        Unit::Percent => hi = hi.max(100.0),
+        // Fractions of a byte make no axis: an idle disk reads 0 to 1 KiB/s.
+        Unit::Bytes | Unit::BytesPerSec => hi = hi.max(1024.0),
+        Unit::Plain => {}
     }
     (lo, hi)
 }
@@ -572,7 +576,8 @@ mod tests {
             .collect();
         assert_eq!(labels, ["0 MiB/s", "1 MiB/s", "2 MiB/s", "3 MiB/s"]);
         assert_eq!(axis_label(50.0, Unit::Percent, 0), "50 %");
-        assert_eq!(axis_label(2.5, Unit::Plain, 0), "2.50");
+        assert_eq!(axis_label(2.5, Unit::Plain, 0), "2.5");
+        assert_eq!(axis_label(25_000.0, Unit::Plain, 0), "25.0 k");
     }
 
     #[test]
@@ -683,6 +688,10 @@ mod tests {
         assert_eq!(
             value_range(&[HistoryPoint::Rolled(0, 5.0, -2.0, 30.0)], Unit::Plain),
             (-2.0, 30.0)
+        );
+        assert_eq!(
+            value_range(&[HistoryPoint::Raw(0, 0.0)], Unit::BytesPerSec),
+            (0.0, 1024.0)
         );
     }
 }

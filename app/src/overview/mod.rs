@@ -314,7 +314,7 @@ fn Overview(user: Principal) -> impl IntoView {
                 <div role="rowgroup" class="fleet-head">
                     <div role="row" class="row head">
                         {headers}
-                        <div role="columnheader" class="cell trace">"CPU, last minute"</div>
+                        <div role="columnheader" class="cell trace">"Last minute"</div>
                     </div>
                 </div>
                 <Show

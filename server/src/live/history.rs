@@ -83,10 +83,22 @@ impl Ring {
 #[derive(Debug, Default, Clone)]
 pub struct HostHistory {
     series: BTreeMap<String, Ring>,
+    /// The overview's CPU trace: the last [`TRACE_LEN`] points of [`TRACE_SERIES`], kept
+    /// whatever the series' own window (one point, when the store serves the live view).
+    trace: Option<Ring>,
 }
+
+/// The series the overview draws as a trace, and how many of its points it shows.
+pub const TRACE_SERIES: &str = "cpu.total";
+pub const TRACE_LEN: usize = 60;
 
 impl HostHistory {
     pub fn record(&mut self, ts: i64, values: &BTreeMap<String, f64>, capacity: usize) {
+        if let Some(&value) = values.get(TRACE_SERIES) {
+            self.trace
+                .get_or_insert_with(|| Ring::new(TRACE_LEN))
+                .push((ts, value));
+        }
         for (name, value) in values {
             match self.series.get_mut(name) {
                 Some(ring) => ring.push((ts, *value)),
@@ -132,9 +144,9 @@ impl HostHistory {
         self.series.get(name)?.last().map(|p| p.1)
     }
 
-    /// The points of one series newer than `after`, oldest first.
-    pub fn points_after(&self, name: &str, after: i64) -> Vec<Point> {
-        let Some(ring) = self.series.get(name) else {
+    /// The trace's points newer than `after`, oldest first.
+    pub fn trace_after(&self, after: i64) -> Vec<Point> {
+        let Some(ring) = &self.trace else {
             return Vec::new();
         };
         let newer = ring.points.iter().rev().take_while(|p| p.0 > after).count();

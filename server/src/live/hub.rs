@@ -292,13 +292,13 @@ impl Hub {
         let _ = self.tx.send(Frame { topic, text });
     }
 
-    /// The points of one series of `host` newer than `after`, oldest first.
-    pub fn points_after(&self, host: &str, series: &str, after: i64) -> Vec<Point> {
+    /// The overview trace's points of `host` newer than `after`, oldest first.
+    pub fn trace_after(&self, host: &str, after: i64) -> Vec<Point> {
         self.hosts
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(host)
-            .map(|h| h.points_after(series, after))
+            .map(|h| h.trace_after(after))
             .unwrap_or_default()
     }
 

@@ -2,7 +2,7 @@
 //! tick the rows of the hosts that sent samples are brought up to date and sent as one
 //! `overview` frame holding only those rows, encoded once for every subscribed socket.
 
-use super::hub::Hub;
+use super::{history::TRACE_LEN, hub::Hub};
 use app::live::{OverviewRow, ServerMessage, StatusThresholds};
 use axum::extract::ws::Utf8Bytes;
 use std::{
@@ -10,11 +10,7 @@ use std::{
     sync::Mutex,
 };
 
-/// CPU values kept per host for the overview's trace (a minute at 1 s).
-pub const TRACE_LEN: usize = 60;
-
-/// The series behind the overview's columns, in the order of [`Figures`]. The trace
-/// follows the first.
+/// The series behind the overview's columns, in the order of [`Figures`].
 pub const COLUMNS: [&str; 7] = [
     "cpu.total",
     "mem.used_pct",
@@ -28,13 +24,25 @@ pub const COLUMNS: [&str; 7] = [
 /// The newest value of each column's series.
 pub type Figures = [Option<f64>; COLUMNS.len()];
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Row {
     last_seen: i64,
     figures: Figures,
     trace: VecDeque<f32>,
     /// Timestamp of the newest CPU value in `trace`.
     trace_until: i64,
+}
+
+impl Default for Row {
+    fn default() -> Self {
+        Self {
+            last_seen: 0,
+            figures: Figures::default(),
+            trace: VecDeque::new(),
+            // Before any timestamp, so a point at 0 still counts.
+            trace_until: i64::MIN,
+        }
+    }
 }
 
 impl Row {
@@ -163,7 +171,7 @@ impl Overview {
                 let row = rows.entry(host.clone()).or_default();
                 row.last_seen = last_seen;
                 row.figures = figures;
-                let added = row.push_trace(hub.points_after(&host, COLUMNS[0], row.trace_until));
+                let added = row.push_trace(hub.trace_after(&host, row.trace_until));
                 out.push(row.to_wire(&host, added));
             }
         }
@@ -268,6 +276,22 @@ mod tests {
         assert_eq!(removed, vec!["quiet".to_string()]);
         let (_, rows, _) = overview_message(&overview.full_frame(2_000));
         assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn a_batch_fills_the_trace_even_when_series_keep_one_point() {
+        // One point per series: the store serves the live window.
+        let hub = Hub::new(1, 8, 100, Arc::default());
+        let overview = Overview::new(T);
+        let ticks = (0..31)
+            .map(|i| (1_000 * i, BTreeMap::from([("cpu.total".into(), i as f64)])))
+            .collect();
+        hub.publish_batch("batchy", ticks).unwrap();
+        let (_, rows, _) = overview_message(&overview.tick(&hub, 31_000).unwrap());
+        assert_eq!(rows[0].trace.len(), 31);
+        let (_, rows, _) = overview_message(&overview.full_frame(31_000));
+        assert_eq!(rows[0].trace.first(), Some(&0.0));
+        assert_eq!(rows[0].trace.len(), 31);
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub enum Check {
     Unknown,
 }
 
+/// A token's last use is kept to the minute.
+const LAST_USE_PRECISION_SECS: i64 = 60;
+
 impl Db {
     /// Creates a token and returns its secret, which is not stored and cannot be shown again.
     pub async fn create_token(
@@ -253,27 +256,54 @@ impl Db {
 
     /// Checks a presented token for `scope`, and notes its use.
     pub async fn check_token(&self, token: &ApiToken, scope: Scope) -> Result<Check, TokenError> {
+        // A read, not a write: a busy fleet checks a token a thousand times a second, and
+        // must not queue behind the history writer for SQLite's one write lock.
         let row = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? \
-             RETURNING id, name, scope, host_pattern",
+            "SELECT id, name, scope, host_pattern, last_used_at FROM api_tokens \
+             WHERE token_hash = ?",
         )
-        .bind(unix_now())
         .bind(token.hash())
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else {
             return Ok(Check::Unknown);
         };
+        let id: i64 = row.try_get("id")?;
+        let last_used: Option<i64> = row.try_get("last_used_at")?;
+        let now = unix_now();
+        match last_used {
+            // The first use is recorded before the answer, so `token list` shows it at once.
+            None => self.mark_token_used(id, now).await?,
+            // Later ones to the minute, in the background, never holding the request.
+            Some(at) if now - at >= LAST_USE_PRECISION_SECS => {
+                let db = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = db.mark_token_used(id, now).await {
+                        tracing::warn!(error = %e, "cannot record a token's last use");
+                    }
+                });
+            }
+            Some(_) => {}
+        }
         let has: String = row.try_get("scope")?;
         if has == scope.as_str() {
             Ok(Check::Allowed {
-                id: row.try_get("id")?,
+                id,
                 name: row.try_get("name")?,
                 hosts: HostBinding::from_column(row.try_get("host_pattern")?),
             })
         } else {
             Ok(Check::WrongScope)
         }
+    }
+
+    async fn mark_token_used(&self, id: i64, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map(drop)
     }
 }
 

@@ -44,6 +44,10 @@ pub struct Args {
     /// Skip the plain-SQLite baselines.
     #[arg(long)]
     no_baseline: bool,
+    /// Timestamps exactly on the 1 s grid, as Lookout's agent and sampler stamp them (the
+    /// default adds ±3 ms of jitter, as a script reading its clock would).
+    #[arg(long)]
+    aligned: bool,
 }
 
 /// Rows per multi-row INSERT of the baseline (3 parameters each).
@@ -128,10 +132,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ticks = args.span.as_secs() as i64;
     let points = (args.hosts * args.series) as u64 * ticks as u64;
     println!(
-        "data: {} hosts × {} series × {} ticks (1 Hz, ±3 ms jitter) = {} points, style {:?}, sealed every {} s",
+        "data: {} hosts × {} series × {} ticks (1 Hz, {}) = {} points, style {:?}, sealed every {} s",
         args.hosts,
         args.series,
         ticks,
+        if args.aligned {
+            "on the grid"
+        } else {
+            "±3 ms jitter"
+        },
         thousands(points),
         args.style,
         args.block_span.as_secs()
@@ -185,7 +194,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let span_ticks = args.block_span.as_secs().max(1) as i64;
     for t in 0..ticks {
         for h in 0..args.hosts {
-            let ts = jittered(&mut jitter, start + t * 1000);
+            let grid = start - start.rem_euclid(1000) + t * 1000;
+            let ts = if args.aligned {
+                grid
+            } else {
+                jittered(&mut jitter, grid)
+            };
             let dt = (ts - last_ts[h]) as f64 / 1000.0;
             last_ts[h] = ts;
             gens[h].tick(dt, &mut values);

@@ -274,8 +274,10 @@ impl Db {
         match last_used {
             // The first use is recorded before the answer, so `token list` shows it at once.
             None => self.mark_token_used(id, now).await?,
-            // Later ones to the minute, in the background, never holding the request.
-            Some(at) if now - at >= LAST_USE_PRECISION_SECS => {
+            // Later ones to the minute, in the background, never holding the request, and
+            // one at a time: while the writer seals, a thousand requests a second must not
+            // each start a write that waits for the lock and holds a pooled connection.
+            Some(at) if now - at >= LAST_USE_PRECISION_SECS && self.claim_token_use(id, now) => {
                 let db = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = db.mark_token_used(id, now).await {
@@ -294,6 +296,19 @@ impl Db {
             })
         } else {
             Ok(Check::WrongScope)
+        }
+    }
+
+    /// Whether this request should write the token's last use: no other did in the last
+    /// minute.
+    fn claim_token_use(&self, id: i64, now: i64) -> bool {
+        let mut uses = self.token_uses.lock().unwrap_or_else(|e| e.into_inner());
+        match uses.get(&id) {
+            Some(&at) if now - at < LAST_USE_PRECISION_SECS => false,
+            _ => {
+                uses.insert(id, now);
+                true
+            }
         }
     }
 

@@ -21,6 +21,9 @@ pub struct Db {
     /// Session rows this process deleted (their id hashes), so that their live sockets
     /// close at once instead of at the next poll.
     ended_sessions: tokio::sync::broadcast::Sender<String>,
+    /// When this process last set each token's `last_used_at` (or tried to): at most one
+    /// such write per token a minute, so a busy database never piles them up.
+    pub(crate) token_uses: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, i64>>>,
 }
 
 impl Db {
@@ -46,6 +49,7 @@ impl Db {
         Ok(Self {
             pool,
             ended_sessions,
+            token_uses: Default::default(),
         })
     }
 

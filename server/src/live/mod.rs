@@ -127,6 +127,13 @@ impl Live {
 
     /// Hosts whose row was in the `hosts` table and is gone were removed by an operator.
     async fn forget_removed_hosts(&self) -> anyhow::Result<()> {
+        // Taken before the query: a host ingested for the first time while it runs has its
+        // row already, but the query may not have seen it, and it must not count as removed.
+        let before = self
+            .stored_hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let stored: std::collections::BTreeSet<String> = self
             .db
             .list_hosts()
@@ -134,12 +141,13 @@ impl Live {
             .into_iter()
             .map(|h| h.name)
             .collect();
-        let removed: Vec<String> = {
+        let removed: Vec<String> = before.difference(&stored).cloned().collect();
+        {
             let mut known = self.stored_hosts.lock().unwrap_or_else(|e| e.into_inner());
-            let removed = known.difference(&stored).cloned().collect();
+            let meanwhile: Vec<String> = known.difference(&before).cloned().collect();
             known.clone_from(&stored);
-            removed
-        };
+            known.extend(meanwhile);
+        }
         for host in removed {
             self.forget_host(&host).await;
         }

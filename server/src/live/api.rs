@@ -304,7 +304,10 @@ pub async fn series_history(
     Path((name, series)): Path<(String, String)>,
     Query(params): Query<RangeParams>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let range = TimeRange::parse(&params, unix_now_ms()).map_err(ApiError::BadRequest)?;
+    let range = TimeRange::parse(&params, unix_now_ms()).map_err(|reason| {
+        tracing::info!(%reason, "history query refused");
+        ApiError::BadRequest(reason)
+    })?;
     let history = live
         .series_history(&name, &series, range.from, range.to, range.step_secs)
         .await

@@ -157,7 +157,7 @@ fn Overview(user: Principal) -> impl IntoView {
     });
 
     let navigate = use_navigate();
-    let set_query = StoredValue::new_local(move |q: OverviewQuery| {
+    let set_query = StoredValue::new(move |q: OverviewQuery| {
         navigate(
             &format!("/{}", q.to_search()),
             NavigateOptions {

@@ -1,8 +1,5 @@
-import { execFileSync, spawn, ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { test, expect, signInLive, ADMIN_PASSWORD } from "./fixtures";
+import { test, expect, signInLive } from "./fixtures";
+import { OwnServer } from "./own-server";
 
 test("a host's live charts move every second while the connection reads live", async ({ page }) => {
   await signInLive(page);
@@ -49,65 +46,16 @@ test.describe("a server restart", () => {
   });
 
   // A port of this run's own, so a server left over from an aborted run cannot answer.
-  const port = 20_000 + (process.pid % 10_000);
-  const bin = process.env.LOOKOUT_BIN ?? "../target/release/lookout";
-  const db = `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "restart.db")}`;
-  const started: ChildProcess[] = [];
-
-  /** Kills a server and waits until it is gone, so its port and database are free. */
-  async function stop(server: ChildProcess): Promise<void> {
-    if (server.exitCode !== null || server.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => server.once("exit", () => resolve()));
-    server.kill("SIGKILL");
-    await gone;
-  }
-
-  async function start(): Promise<ChildProcess> {
-    const server = spawn(bin, ["serve", "--addr", `127.0.0.1:${port}`, "--database-url", db], {
-      env: { ...process.env, LOOKOUT_ADMIN_PASSWORD: ADMIN_PASSWORD, RUST_LOG: "warn" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    started.push(server);
-    // What the server says on its way out is the only clue when it does not come up.
-    let stderr = "";
-    server.stderr!.on("data", (chunk) => (stderr += chunk));
-    try {
-      await expect
-        .poll(
-          async () => {
-            if (server.exitCode !== null) return -server.exitCode;
-            return fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) })
-              .then((r) => r.status)
-              .catch(() => 0);
-          },
-          { timeout: 15_000 },
-        )
-        .toBe(200);
-    } catch (error) {
-      throw new Error(`the server on port ${port} did not come up; it said:\n${stderr}\n${error}`);
-    }
-    return server;
-  }
+  const server = new OwnServer(20_000 + (process.pid % 10_000));
+  const port = server.port;
 
   let pushing: ReturnType<typeof setInterval> | undefined;
 
   test.afterEach(async () => {
     clearInterval(pushing);
     pushing = undefined;
-    await Promise.all(started.splice(0).map(stop));
+    await server.kill();
   });
-
-  /** A fresh ingest token from the command line; it prints the token on its last line. */
-  function ingestToken(name: string): string {
-    const out = execFileSync(bin, ["token", "create", name, "--scope", "ingest", "--database-url", db], {
-      encoding: "utf8",
-      env: { ...process.env, RUST_LOG: "warn" },
-      timeout: 15_000,
-    });
-    const token = out.trim().split("\n").pop()!.trim();
-    expect(token).toMatch(/^lk_/);
-    return token;
-  }
 
   /** Pushes one cpu.total sample for `host` every 500 ms; counts the answers that were 202. */
   function pushEvery500ms(host: string, token: string): { accepted: number } {
@@ -130,24 +78,24 @@ test.describe("a server restart", () => {
   }
 
   test("shows reconnecting while the server is gone and live when it is back", async ({ page }) => {
-    const first = await start();
-    await signInLive(page, `http://127.0.0.1:${port}`);
+    await server.start();
+    await signInLive(page, server.base);
 
-    await stop(first);
+    await server.kill();
     await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "reconnecting", { timeout: 3_000 });
     await expect(page.locator("[data-connection]")).toHaveText("Reconnecting…");
 
     // The session is in the database, so the same page picks up where it left off.
-    await start();
+    await server.start();
     await expect(page.locator("[data-connection]")).toHaveAttribute("data-connection", "live", { timeout: 15_000 });
     await expect(page.getByTestId("signed-in-user")).toHaveText("admin");
   });
 
   test("an ingested host's chart moves again after the server comes back", async ({ page }) => {
     test.setTimeout(90_000);
-    const first = await start();
-    const pushes = pushEvery500ms("e2e-pushed", ingestToken("pusher"));
-    await signInLive(page, `http://127.0.0.1:${port}`);
+    await server.start();
+    const pushes = pushEvery500ms("e2e-pushed", server.token("pusher", "e2e-pushed"));
+    await signInLive(page, server.base);
     await page.getByRole("link", { name: "e2e-pushed", exact: true }).click();
     await expect(page).toHaveURL(/\/hosts\/e2e-pushed$/);
 
@@ -155,9 +103,9 @@ test.describe("a server restart", () => {
     const cpu = page.locator('[data-series="cpu.total"] path.line');
     await expect(cpu).toHaveAttribute("d", /^M/, { timeout: 10_000 });
 
-    await stop(first);
+    await server.kill();
     await expect(connection).toHaveAttribute("data-connection", "reconnecting", { timeout: 3_000 });
-    await start();
+    await server.start();
     const acceptedBefore = pushes.accepted;
     await expect(connection).toHaveAttribute("data-connection", "live", { timeout: 15_000 });
 

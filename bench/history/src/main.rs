@@ -9,11 +9,13 @@
 //! - `plain-query`: the naive baseline, the same series as plain SQLite rows.
 //! - `ingest`: a fixed offered rate of host batches to `POST /api/v1/ingest` (N hosts × M
 //!   series once a second), with the server's CPU and RSS.
+//! - `memory`: RSS and `History::memory_bytes` per series over simulated hours, in-process.
 //! - `overview`: WebSockets subscribed to the overview: frame sizes, server CPU.
 //! - `overview-tick`: the overview's own work per tick, in-process (`Overview::tick`).
 
 mod disk;
 mod ingest;
+mod memory;
 mod mix;
 mod overview;
 mod query;
@@ -36,6 +38,7 @@ enum Command {
     HttpQuery(query::HttpArgs),
     PlainQuery(query::PlainArgs),
     Ingest(ingest::Args),
+    Memory(memory::Args),
     Overview(overview::Args),
     OverviewTick(overview::TickArgs),
 }
@@ -49,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         Command::HttpQuery(a) => query::http(a).await,
         Command::PlainQuery(a) => query::plain(a).await,
         Command::Ingest(a) => ingest::run(a).await,
+        Command::Memory(a) => memory::run(a).await,
         Command::Overview(a) => overview::run(a).await,
         Command::OverviewTick(a) => overview::tick(a).await,
     }

@@ -133,25 +133,82 @@ pub async fn raw_since(
     .await
 }
 
-/// Per series, the last timestamp stored in `tier`. Read from the `(tier, end_ts)` index
-/// alone, which holds the primary key too.
-pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64, i64>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT series_id, MAX(end_ts) FROM history_blocks WHERE tier = ? GROUP BY series_id",
+/// The raw blocks of every series of `host` that may hold points from `from` on, by
+/// series and write order.
+pub async fn host_raw_since(
+    pool: &SqlitePool,
+    host: &str,
+    from: i64,
+) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT series_id, data FROM history_blocks
+         WHERE series_id IN (SELECT id FROM history_series WHERE host = ?)
+           AND tier = 0 AND start_ts > ? AND end_ts >= ?
+         ORDER BY series_id, seq",
     )
-    .bind(tier)
+    .bind(host)
+    .bind(from.saturating_sub(MAX_BLOCK_SPAN))
+    .bind(from)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().collect())
+    .await
 }
 
+/// Per series, the last timestamp stored in `tier`: the largest end among the blocks that
+/// start within [`MAX_BLOCK_SPAN`] of the last start, each found by the primary key.
+pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64, i64>> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT s.id,
+                (SELECT MAX(b.end_ts) FROM history_blocks b
+                 WHERE b.series_id = s.id AND b.tier = ?1
+                   AND b.start_ts > (SELECT MAX(c.start_ts) FROM history_blocks c
+                                     WHERE c.series_id = s.id AND c.tier = ?1) - ?2)
+         FROM history_series s",
+    )
+    .bind(tier)
+    .bind(MAX_BLOCK_SPAN)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, end)| Some((id, end?)))
+        .collect())
+}
+
+/// Series whose expired blocks one retention statement deletes: a slice holds SQLite's
+/// write lock for milliseconds, so ingest's log writes never queue behind it for long.
+const RETENTION_SLICE: i64 = 1_000;
+
+/// Deletes the blocks of `tier` that ended before `before`, a slice of series at a time,
+/// each found by the primary key (the oldest blocks of each series come first in it).
 pub async fn delete_ended_before(pool: &SqlitePool, tier: i64, before: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM history_blocks WHERE tier = ? AND end_ts < ?")
+    let mut after = i64::MIN;
+    let mut deleted = 0;
+    loop {
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(id) FROM (SELECT id FROM history_series WHERE id > ? ORDER BY id LIMIT ?)",
+        )
+        .bind(after)
+        .bind(RETENTION_SLICE)
+        .fetch_one(pool)
+        .await?;
+        let Some(last) = last else {
+            return Ok(deleted);
+        };
+        let done = sqlx::query(
+            "DELETE FROM history_blocks
+             WHERE series_id IN (SELECT id FROM history_series WHERE id > ? AND id <= ?)
+               AND tier = ? AND start_ts < ? AND end_ts < ?",
+        )
+        .bind(after)
+        .bind(last)
         .bind(tier)
+        .bind(before)
         .bind(before)
         .execute(pool)
         .await?;
-    Ok(done.rows_affected())
+        deleted += done.rows_affected();
+        after = last;
+    }
 }
 
 /// Removes a host's series and their blocks; their ids, in case the caller holds state.

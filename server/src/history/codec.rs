@@ -23,13 +23,17 @@ pub enum CodecError {
 
 /// Bits appended most significant first.
 #[derive(Debug, Clone, Default)]
-struct BitWriter {
+pub(super) struct BitWriter {
     bytes: Vec<u8>,
     bit_len: usize,
 }
 
 impl BitWriter {
-    fn write(&mut self, value: u64, mut n: u32) {
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(super) fn write(&mut self, value: u64, mut n: u32) {
         while n > 0 {
             if self.bit_len.is_multiple_of(8) {
                 self.push_byte();
@@ -55,13 +59,17 @@ impl BitWriter {
     }
 }
 
-struct BitReader<'a> {
+pub(super) struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn read(&mut self, mut n: u32) -> Result<u64, CodecError> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    pub(super) fn read(&mut self, mut n: u32) -> Result<u64, CodecError> {
         if self.pos + n as usize > self.bytes.len() * 8 {
             return Err(CodecError::Truncated);
         }
@@ -78,7 +86,7 @@ impl<'a> BitReader<'a> {
         Ok(out)
     }
 
-    fn bit(&mut self) -> Result<bool, CodecError> {
+    pub(super) fn bit(&mut self) -> Result<bool, CodecError> {
         Ok(self.read(1)? == 1)
     }
 }
@@ -162,6 +170,26 @@ fn decimal(v: f64, scale: u8) -> Option<i64> {
     ((m as f64 / p).to_bits() == v.to_bits()).then_some(m)
 }
 
+/// The smallest scale at which every value is decimal, and their `m`s at that scale.
+pub(super) fn common_decimal(values: &[f64]) -> Option<(u8, Vec<i64>)> {
+    let mut scale = 0u8;
+    for &v in values {
+        while decimal(v, scale).is_none() {
+            scale += 1;
+            if usize::from(scale) == POW10.len() {
+                return None;
+            }
+        }
+    }
+    let ms: Option<Vec<i64>> = values.iter().map(|&v| decimal(v, scale)).collect();
+    Some((scale, ms?))
+}
+
+/// The value `m / 10^scale`, as [`decimal`] checked it.
+pub(super) fn from_decimal(m: i64, scale: u8) -> f64 {
+    m as f64 / POW10[usize::from(scale).min(POW10.len() - 1)]
+}
+
 /// The previous value at a new scale: the base of the first delta after a scale change.
 /// Both sides compute it from the same bits, so it need not be exact.
 fn rescale(prev: f64, scale: u8) -> i64 {
@@ -179,7 +207,7 @@ const NEW_SCALE: (u64, u32) = (0b1111, 4);
 
 /// What both sides know about one value column after each point.
 #[derive(Debug, Clone, Copy)]
-struct ValueState {
+pub(super) struct ValueState {
     prev: u64,
     prev_m: i64,
     leading: u8,
@@ -205,7 +233,7 @@ impl Default for ValueState {
 impl ValueState {
     /// Writes the cheapest code for `v`: decimal codes win for most metric values, XOR
     /// for values that change only in a few binary digits (byte counts in pages).
-    fn encode(&mut self, w: &mut BitWriter, v: f64) {
+    pub(super) fn encode(&mut self, w: &mut BitWriter, v: f64) {
         let bits = v.to_bits();
         if bits == self.prev {
             w.write(SAME.0, SAME.1);
@@ -286,7 +314,7 @@ impl ValueState {
         }
     }
 
-    fn decode(&mut self, r: &mut BitReader) -> Result<f64, CodecError> {
+    pub(super) fn decode(&mut self, r: &mut BitReader) -> Result<f64, CodecError> {
         if !r.bit()? {
             return Ok(f64::from_bits(self.prev));
         }
@@ -413,6 +441,18 @@ impl<const N: usize> Encoder<N> {
         self.to_bytes()
     }
 
+    /// An empty encoder with room for `bytes` bytes of points.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut encoder = Self::default();
+        encoder.bits.bytes.reserve_exact(bytes);
+        encoder
+    }
+
+    /// Bytes of points written so far.
+    pub fn byte_len(&self) -> usize {
+        self.bits.bytes.len()
+    }
+
     /// Heap bytes held (capacity, not length: what the allocator gave).
     pub fn heap_bytes(&self) -> usize {
         self.bits.bytes.capacity()
@@ -487,16 +527,20 @@ impl<const N: usize> Iterator for Decoder<'_, N> {
     }
 }
 
-/// Every point of a block.
+/// Every point of a block, packed or a head's.
 pub fn decode<const N: usize>(block: &[u8]) -> Result<Vec<(i64, [f64; N])>, CodecError> {
+    if super::pack::is_packed(block) {
+        return super::pack::unpack::<N>(block);
+    }
     Decoder::<N>::new(block)?.collect()
 }
 
 /// Every point of a one-column block (raw samples).
 pub fn decode_samples(block: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
-    Decoder::<1>::new(block)?
-        .map(|p| p.map(|(ts, [v])| (ts, v)))
-        .collect()
+    Ok(decode::<1>(block)?
+        .into_iter()
+        .map(|(ts, [v])| (ts, v))
+        .collect())
 }
 
 /// LEB128, as used by the block header and the write-ahead log.

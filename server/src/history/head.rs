@@ -1,24 +1,17 @@
 //! One series in memory: the compressed head of samples not yet sealed, a side buffer of
-//! late samples, the last sealed chunks for the live window (still compressed), and the
-//! series' rollups.
+//! late samples, and the series' rollups. Sealed blocks live only in the database (the
+//! live window reads them back from there), so memory per series stays near one seal
+//! period of compressed samples.
 
 use super::{
     blocks::MAX_BLOCK_SPAN,
     codec::{decode_samples, CodecError, Encoder},
     rollup::{bucket, Rollup},
 };
-use std::collections::VecDeque;
 
 /// Late samples held per series until the next seal; beyond this they are dropped (and
 /// counted), so a client replaying old data cannot grow memory without bound.
 pub const MAX_LATE: usize = 4096;
-
-/// A sealed raw block kept for the live window.
-#[derive(Debug, Clone)]
-pub struct Chunk {
-    pub end: i64,
-    pub bytes: Box<[u8]>,
-}
 
 /// Where a pushed sample went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +26,6 @@ pub struct Series {
     pub head: Encoder<1>,
     /// Samples older than the head's last, in arrival order.
     pub late: Vec<(i64, f64)>,
-    pub recent: VecDeque<Chunk>,
     pub rollup: Rollup,
     /// Whether a sample arrived since the last seal: a series that stays quiet for a whole
     /// seal period gets its open rollups closed.
@@ -80,69 +72,39 @@ impl Series {
         Ok(out)
     }
 
-    /// The samples from `since` that memory holds, in order, newest write winning.
-    pub fn recent_points(&self, since: i64) -> Result<Vec<(i64, f64)>, CodecError> {
-        let mut out = Vec::new();
-        for chunk in self.recent.iter().filter(|c| c.end >= since) {
-            out.extend(decode_samples(&chunk.bytes)?);
-        }
-        out.extend(self.unsealed()?);
-        out.retain(|&(ts, _)| ts >= since);
-        Ok(newest_wins(out))
-    }
-
     /// What sealing writes: the head, then the late samples, each cut at hour boundaries
     /// (a backfill or a sparse series can span more than a seal period).
     pub fn blocks(&self) -> Result<Vec<RawBlock>, CodecError> {
         let mut out = Vec::new();
         if let Some((first, last)) = self.head.span() {
+            let points = decode_samples(&self.head.to_bytes())?;
             if bucket(first, MAX_BLOCK_SPAN) == bucket(last, MAX_BLOCK_SPAN) {
                 out.push(RawBlock {
                     first,
                     last,
-                    count: self.head.len(),
-                    bytes: self.head.to_bytes(),
+                    count: points.len(),
+                    bytes: pack_samples(&points),
                     late: false,
                 });
             } else {
-                out.extend(per_hour(&decode_samples(&self.head.to_bytes())?, false));
+                out.extend(per_hour(&points, false));
             }
         }
         out.extend(per_hour(&newest_wins(self.late.clone()), true));
         Ok(out)
     }
 
-    /// After a seal: the written blocks become chunks of the live window.
-    pub fn sealed(&mut self, blocks: impl IntoIterator<Item = (i64, Vec<u8>)>) {
-        for (end, bytes) in blocks {
-            self.keep_recent(end, bytes);
-        }
-        self.head = Encoder::default();
+    /// After a seal: the head and the late samples are in the database now. The next head
+    /// starts with room for as much as the last one held, so it rarely grows.
+    pub fn sealed(&mut self) {
+        let room = self.head.byte_len();
+        self.head = Encoder::with_capacity(room);
         self.late = Vec::new();
-    }
-
-    /// Holds a sealed block for the live window (sealed chunks arrive oldest first).
-    pub fn keep_recent(&mut self, end: i64, bytes: Vec<u8>) {
-        self.recent.push_back(Chunk {
-            end,
-            bytes: bytes.into_boxed_slice(),
-        });
-    }
-
-    /// Forgets live-window chunks that end before `before`.
-    pub fn prune_recent(&mut self, before: i64) {
-        self.recent.retain(|c| c.end >= before);
-        if self.recent.is_empty() {
-            // A quiet series gives its ring back.
-            self.recent = VecDeque::new();
-        }
     }
 
     pub fn heap_bytes(&self) -> usize {
         self.head.heap_bytes()
             + self.late.capacity() * std::mem::size_of::<(i64, f64)>()
-            + self.recent.capacity() * std::mem::size_of::<Chunk>()
-            + self.recent.iter().map(|c| c.bytes.len()).sum::<usize>()
             + self.rollup.heap_bytes()
     }
 }
@@ -167,22 +129,22 @@ pub fn newest_wins_by<T>(mut points: Vec<T>, ts: impl Fn(&T) -> i64) -> Vec<T> {
     out
 }
 
+/// Samples as a packed block.
+fn pack_samples(points: &[(i64, f64)]) -> Vec<u8> {
+    let points: Vec<(i64, [f64; 1])> = points.iter().map(|&(ts, v)| (ts, [v])).collect();
+    super::pack::pack(&points)
+}
+
 /// Ordered samples as blocks, one per hour they touch.
 fn per_hour(points: &[(i64, f64)], late: bool) -> Vec<RawBlock> {
     points
         .chunk_by(|a, b| bucket(a.0, MAX_BLOCK_SPAN) == bucket(b.0, MAX_BLOCK_SPAN))
-        .map(|group| {
-            let mut enc = Encoder::<1>::default();
-            for &(ts, v) in group {
-                enc.append(ts, [v]);
-            }
-            RawBlock {
-                first: group[0].0,
-                last: group[group.len() - 1].0,
-                count: group.len(),
-                bytes: enc.finish(),
-                late,
-            }
+        .map(|group| RawBlock {
+            first: group[0].0,
+            last: group[group.len() - 1].0,
+            count: group.len(),
+            bytes: pack_samples(group),
+            late,
         })
         .collect()
 }
@@ -204,7 +166,7 @@ mod tests {
             s.push(ts, v);
         }
         assert_eq!(
-            s.recent_points(0).unwrap(),
+            newest_wins(s.unsealed().unwrap()),
             vec![(1000, 10.0), (2000, 2.0), (3000, 30.0)]
         );
         let blocks = s.blocks().unwrap();
@@ -216,22 +178,6 @@ mod tests {
             decode_samples(&late.bytes).unwrap(),
             vec![(1000, 10.0), (2000, 2.0)]
         );
-    }
-
-    #[test]
-    fn sealed_chunks_serve_the_live_window_until_they_are_pruned() {
-        let mut s = Series::default();
-        s.push(1000, 1.0);
-        s.push(2000, 2.0);
-        let blocks = s.blocks().unwrap();
-        s.sealed(blocks.into_iter().map(|b| (b.last, b.bytes)));
-        s.push(3000, 3.0);
-        assert_eq!(
-            s.recent_points(1500).unwrap(),
-            vec![(2000, 2.0), (3000, 3.0)]
-        );
-        s.prune_recent(2500);
-        assert_eq!(s.recent_points(0).unwrap(), vec![(3000, 3.0)]);
     }
 
     #[test]

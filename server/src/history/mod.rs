@@ -13,6 +13,7 @@
 mod blocks;
 pub mod codec;
 mod head;
+mod pack;
 mod query;
 pub mod rollup;
 mod wal;
@@ -24,7 +25,7 @@ use crate::{
 use anyhow::Context;
 use app::history::{SeriesHistory, Tier};
 use blocks::BlockRow;
-use codec::{decode_samples, CodecError, Encoder};
+use codec::{decode_samples, CodecError};
 use head::{newest_wins, Series};
 use query::{tier_code, Points};
 use rollup::{bucket, RollupPoint, HOUR};
@@ -123,7 +124,8 @@ struct PendingTick {
 struct State {
     /// host → series name → id.
     hosts: HashMap<String, HashMap<String, i64>>,
-    series: HashMap<i64, Series>,
+    /// Boxed: a map slot then costs a pointer, not a whole series, at every free slot.
+    series: HashMap<i64, Box<Series>>,
 }
 
 impl State {
@@ -171,8 +173,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl History {
-    /// Loads series ids, rebuilds the open rollups and the live window from the raw blocks,
-    /// and replays the write-ahead log into the heads.
+    /// Loads series ids, rebuilds the open rollups from the raw blocks, and replays the write-ahead log into the heads.
     pub async fn open(
         db: Db,
         config: HistoryConfig,
@@ -187,8 +188,6 @@ impl History {
             state.register(id, &host, &name);
         }
 
-        let now = unix_now_ms();
-        let live_from = now.saturating_sub(millis(config.live_window));
         let last_minutes = blocks::last_ends(&pool, tier_code(Tier::Minute)).await?;
         let last_raw = blocks::last_ends(&pool, tier_code(Tier::Raw)).await?;
         for (&id, series) in &mut state.series {
@@ -200,19 +199,15 @@ impl History {
             let rollup_from = last_minutes
                 .get(&id)
                 .map_or(i64::MIN, |&end| bucket(end, HOUR).saturating_add(HOUR));
-            let read_from = rollup_from.min(live_from);
-            if last < read_from {
+            if last < rollup_from {
                 continue;
             }
             let mut samples = Vec::new();
-            for (end, data) in blocks::raw_since(&pool, id, read_from).await? {
+            for (_, data) in blocks::raw_since(&pool, id, rollup_from).await? {
                 samples.extend(
                     decode_samples(&data)
                         .with_context(|| format!("history block of series {id} is corrupt"))?,
                 );
-                if end >= live_from {
-                    series.keep_recent(end, data);
-                }
             }
             samples.retain(|&(ts, _)| ts >= rollup_from);
             for (ts, v) in newest_wins(samples) {
@@ -472,9 +467,8 @@ impl History {
         HistoryCounters::add(&self.counters.bytes_written, bytes as u64);
         HistoryCounters::add(&self.counters.blocks_sealed, rows.len() as u64);
         let count = rows.len();
-        let live_from = unix_now_ms().saturating_sub(millis(self.config.live_window));
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.after_seal(rows, plan, live_from)).await?;
+        drop(rows);
+        self.after_seal(&plan);
         Ok(count)
     }
 
@@ -509,8 +503,6 @@ impl History {
                     count: hour.count as i64,
                     data: hour.minutes.clone(),
                 });
-                let mut point = Encoder::<5>::default();
-                point.append(hour.hour.ts, hour.hour.columns());
                 rows.push(BlockRow {
                     series_id: id,
                     tier: tier_code(Tier::Hour),
@@ -518,7 +510,7 @@ impl History {
                     end_ts: hour.hour.ts,
                     seq,
                     count: 1,
-                    data: point.finish(),
+                    data: pack::pack(&[(hour.hour.ts, hour.hour.columns())]),
                 });
             }
             if !ready.is_empty() {
@@ -528,25 +520,15 @@ impl History {
         Ok((rows, plan))
     }
 
-    fn after_seal(&self, rows: Vec<BlockRow>, plan: HashMap<i64, usize>, live_from: i64) {
-        let mut raw: HashMap<i64, Vec<(i64, Vec<u8>)>> = HashMap::new();
-        for row in rows {
-            if row.tier == tier_code(Tier::Raw) {
-                raw.entry(row.series_id)
-                    .or_default()
-                    .push((row.end_ts, row.data));
-            }
-        }
+    /// The heads and the ready rollup hours are on disk: memory lets them go.
+    fn after_seal(&self, plan: &HashMap<i64, usize>) {
         let mut state = lock(&self.state);
-        for (&id, series) in &mut state.series {
-            if let Some(blocks) = raw.remove(&id) {
-                series.sealed(blocks);
-            }
-            if let Some(&n) = plan.get(&id) {
+        for (id, series) in &mut state.series {
+            series.sealed();
+            if let Some(&n) = plan.get(id) {
                 series.rollup.drop_ready(n);
             }
             series.touched = false;
-            series.prune_recent(live_from);
         }
     }
 
@@ -657,54 +639,64 @@ impl History {
         }))
     }
 
-    /// Every series of the host from `since_ms`, from memory only (the live window),
-    /// including samples queued or being written.
-    pub fn recent(&self, host: &str, since_ms: i64) -> BTreeMap<String, Vec<(i64, f64)>> {
-        let mut out = self.stored_recent(host, since_ms);
-        let in_flight = lock(&self.in_flight).clone();
-        let pending = lock(&self.pending);
-        let mut queued = false;
-        for tick in in_flight.iter().chain(pending.iter()) {
-            if tick.host == host && tick.ts >= since_ms {
-                queued = true;
-                for (name, value) in &tick.values {
-                    out.entry(name.clone()).or_default().push((tick.ts, *value));
+    /// Every series of the host from `since_ms` (the live window): sealed blocks from the
+    /// database, then the heads, then the samples being written or queued; of equal
+    /// timestamps the newest write wins, as it does on disk.
+    pub async fn recent(
+        &self,
+        host: &str,
+        since_ms: i64,
+    ) -> Result<BTreeMap<String, Vec<(i64, f64)>>, HistoryError> {
+        // Read against the direction samples move (queue → log → heads → blocks), so a
+        // sample moving on while this reads is seen twice (merged away), never not at all.
+        let ours = |t: &&PendingTick| t.host == host && t.ts >= since_ms;
+        let pending: Vec<PendingTick> = lock(&self.pending).iter().filter(ours).cloned().collect();
+        let in_flight: Vec<PendingTick> =
+            lock(&self.in_flight).iter().filter(ours).cloned().collect();
+        let (names, heads) = {
+            let state = lock(&self.state);
+            let names: HashMap<i64, String> = state
+                .hosts
+                .get(host)
+                .map(|m| m.iter().map(|(n, &id)| (id, n.clone())).collect())
+                .unwrap_or_default();
+            let mut heads = Vec::new();
+            for (&id, name) in &names {
+                if let Some(series) = state.series.get(&id) {
+                    heads.push((name.clone(), series.unsealed()?));
                 }
             }
-        }
-        if queued {
-            // Queued samples may be older than stored ones, and may repeat a timestamp:
-            // the later write wins, as it does on disk.
-            for points in out.values_mut() {
-                points.reverse();
-                points.sort_by_key(|p| p.0);
-                points.dedup_by_key(|p| p.0);
-            }
-        }
-        out
-    }
-
-    fn stored_recent(&self, host: &str, since_ms: i64) -> BTreeMap<String, Vec<(i64, f64)>> {
-        let state = lock(&self.state);
-        let Some(names) = state.hosts.get(host) else {
-            return BTreeMap::new();
+            (names, heads)
         };
-        let mut out = BTreeMap::new();
-        for (name, id) in names {
-            let Some(series) = state.series.get(id) else {
-                continue;
-            };
-            match series.recent_points(since_ms) {
-                Ok(points) if !points.is_empty() => {
-                    out.insert(name.clone(), points);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(host, series = %name, error = %e, "unreadable history chunk")
-                }
+        let stored = if names.is_empty() {
+            Vec::new()
+        } else {
+            blocks::host_raw_since(self.db.pool(), host, since_ms).await?
+        };
+
+        let mut out: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+        for (id, data) in &stored {
+            if let Some(name) = names.get(id) {
+                out.entry(name.clone())
+                    .or_default()
+                    .extend(decode_samples(data)?);
             }
         }
-        out
+        for (name, points) in heads {
+            out.entry(name).or_default().extend(points);
+        }
+        // In write order: the tick being written, then the ones queued after it.
+        for tick in in_flight.into_iter().chain(pending) {
+            for (name, v) in tick.values {
+                out.entry(name).or_default().push((tick.ts, v));
+            }
+        }
+        out.retain(|_, points| {
+            points.retain(|&(ts, _)| ts >= since_ms);
+            *points = newest_wins(std::mem::take(points));
+            !points.is_empty()
+        });
+        Ok(out)
     }
 
     /// Deletes the host's series, blocks and heads. `false` if there was no such host.
@@ -732,7 +724,11 @@ impl History {
         let series: usize = state
             .series
             .values()
-            .map(|s| std::mem::size_of::<(i64, Series)>() + s.heap_bytes())
+            .map(|s| {
+                std::mem::size_of::<(i64, Box<Series>)>()
+                    + std::mem::size_of::<Series>()
+                    + s.heap_bytes()
+            })
             .sum();
         let names: usize = state
             .hosts

@@ -9,7 +9,7 @@
 //! A sample older than the open minute (a late sample) is stored raw but not rolled up:
 //! the minute it belongs to may already be compressed or on disk.
 
-use super::codec::{CodecError, Decoder, Encoder};
+use super::codec::{CodecError, Encoder};
 
 pub const MINUTE: i64 = 60_000;
 pub const HOUR: i64 = 3_600_000;
@@ -162,9 +162,16 @@ impl Rollup {
         };
         let minutes = std::mem::take(&mut self.minutes);
         let (first, last) = minutes.span().unwrap_or((open.start, open.start));
+        let count = minutes.len();
+        // Packed for the disk; a head block that cannot be read back stays as it is.
+        let bytes = minutes.finish();
+        let bytes = match super::codec::decode::<5>(&bytes) {
+            Ok(points) => super::pack::pack(&points),
+            Err(_) => bytes,
+        };
         self.ready.push(ReadyHour {
-            count: minutes.len(),
-            minutes: minutes.finish(),
+            count,
+            minutes: bytes,
             first,
             last,
             hour: open.point(),
@@ -212,10 +219,11 @@ impl Rollup {
 }
 
 pub fn decode_into(block: &[u8], out: &mut Vec<RollupPoint>) -> Result<(), CodecError> {
-    for point in Decoder::<5>::new(block)? {
-        let (ts, columns) = point?;
-        out.push(RollupPoint::from_columns(ts, columns));
-    }
+    out.extend(
+        super::codec::decode::<5>(block)?
+            .into_iter()
+            .map(|(ts, columns)| RollupPoint::from_columns(ts, columns)),
+    );
     Ok(())
 }
 

@@ -73,7 +73,7 @@ async fn sealed_and_logged_samples_survive_a_crash() {
     assert_eq!(h.hosts().await, vec!["web-1"]);
     assert_eq!(h.last_seen("web-1"), Some(start + 2 * MINUTE - 1000));
     // The live window is served from memory after the restart, too.
-    assert_eq!(h.recent("web-1", start)["cpu"], want);
+    assert_eq!(h.recent("web-1", start).await.unwrap()["cpu"], want);
 
     // A second restart after the replayed samples are sealed: nothing is duplicated.
     h.seal().await.unwrap();
@@ -331,7 +331,7 @@ async fn late_samples_come_back_in_order_and_the_last_write_of_a_timestamp_wins(
     h.flush_tick().await.unwrap();
     let want = vec![(t + 1000, 10.0), (t + 2000, 2.0), (t + 3000, 30.0)];
     assert_eq!(raw(&h, "h", "s", t, t + MINUTE).await, want);
-    assert_eq!(h.recent("h", t)["s"], want);
+    assert_eq!(h.recent("h", t).await.unwrap()["s"], want);
     h.seal().await.unwrap();
     assert_eq!(raw(&h, "h", "s", t, t + MINUTE).await, want);
     drop(h);
@@ -359,7 +359,7 @@ async fn a_removed_host_is_gone_and_stays_gone_after_a_restart() {
             .await
             .unwrap()
             .is_none());
-        assert!(h.recent("gone", start).is_empty());
+        assert!(h.recent("gone", start).await.unwrap().is_empty());
         assert!(h.series("gone").await.unwrap().is_empty());
     }
     let h = open(&dir).await;
@@ -468,16 +468,19 @@ async fn the_live_window_includes_samples_not_yet_written_in_order() {
     h.append("web-1", now - 2_000, &tick(&[("x", 2.0)]));
     h.append("web-1", now - 3_000, &tick(&[("x", 1.5)]));
     h.append("web-2", now, &tick(&[("x", 9.0)]));
-    let recent = h.recent("web-1", now - 60_000);
+    let recent = h.recent("web-1", now - 60_000).await.unwrap();
     assert_eq!(
         recent["x"],
         vec![(now - 3_000, 1.5), (now - 2_000, 2.0), (now, 4.0)]
     );
-    assert_eq!(h.recent("web-2", now - 60_000)["x"], vec![(now, 9.0)]);
-    assert!(h.recent("web-1", now + 1).is_empty());
+    assert_eq!(
+        h.recent("web-2", now - 60_000).await.unwrap()["x"],
+        vec![(now, 9.0)]
+    );
+    assert!(h.recent("web-1", now + 1).await.unwrap().is_empty());
     h.flush_tick().await.unwrap();
     assert_eq!(
-        h.recent("web-1", now - 60_000),
+        h.recent("web-1", now - 60_000).await.unwrap(),
         recent,
         "the same once written"
     );

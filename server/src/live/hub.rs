@@ -7,7 +7,10 @@ use app::live::{Point, ServerMessage};
 use axum::extract::ws::Utf8Bytes;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, RwLock,
+    },
     time::Duration,
 };
 use tokio::sync::broadcast;
@@ -49,7 +52,9 @@ pub struct Hub {
     max_series_per_host: usize,
     tx: broadcast::Sender<Frame>,
     /// Encoded snapshots, shared by every socket that subscribes within one tick.
-    snapshots: std::sync::Mutex<BTreeMap<String, Utf8Bytes>>,
+    snapshots: std::sync::Mutex<BTreeMap<String, Cached>>,
+    /// Numbers each change of a host's samples, for [`Cached::Stale`].
+    generations: AtomicU64,
     /// Hosts with new samples since the overview last looked.
     changed: std::sync::Mutex<BTreeSet<String>>,
     /// With persistent history, the live window is read from the store's compressed
@@ -62,6 +67,14 @@ pub struct Hub {
 fn encode(message: &ServerMessage) -> Utf8Bytes {
     // Our own enum of strings and numbers always serialises.
     serde_json::to_string(message).unwrap_or_default().into()
+}
+
+/// A host's snapshot, or the generation of its samples that the next one must show: a
+/// snapshot made while new samples arrived (its database read awaits) is not kept.
+#[derive(Debug, Clone)]
+enum Cached {
+    Stale(u64),
+    Ready(Utf8Bytes),
 }
 
 /// The store's recent window and its length in ms.
@@ -100,6 +113,7 @@ impl Hub {
             max_series_per_host,
             tx,
             snapshots: Default::default(),
+            generations: AtomicU64::new(0),
             changed: Default::default(),
             stored: None,
             stats,
@@ -143,12 +157,14 @@ impl Hub {
     }
 
     /// The recent history of one host, encoded once per tick however many sockets ask;
-    /// `None` for unknown hosts.
-    pub fn snapshot(&self, host: &str) -> Option<Utf8Bytes> {
-        let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cached) = cache.get(host) {
-            return Some(cached.clone());
-        }
+    /// `None` for unknown hosts. With persistent history its sealed part is read from the
+    /// database.
+    pub async fn snapshot(&self, host: &str) -> Option<Utf8Bytes> {
+        let generation = match self.cached(host) {
+            Some(Cached::Ready(text)) => return Some(text),
+            Some(Cached::Stale(generation)) => generation,
+            None => 0,
+        };
         let live = self
             .hosts
             .read()
@@ -158,7 +174,14 @@ impl Hub {
         let series = match (&self.stored, live) {
             (None, live) => live?,
             (Some(StoredWindow(history, window)), live) => {
-                let mut series = history.recent(host, unix_now_ms() - window);
+                let mut series = match history.recent(host, unix_now_ms() - window).await {
+                    Ok(series) => series,
+                    Err(e) => {
+                        // The newest points still show; the chart fills in at the next one.
+                        tracing::error!(host, error = ?e, "cannot read the live window");
+                        BTreeMap::new()
+                    }
+                };
                 if series.is_empty() && live.is_none() {
                     return None;
                 }
@@ -173,8 +196,33 @@ impl Hub {
             series,
         });
         Stats::add(&self.stats.snapshot_encodes);
-        cache.insert(host.to_string(), text.clone());
+        let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        let unchanged = match cache.get(host) {
+            None => generation == 0,
+            Some(Cached::Stale(now)) => *now == generation,
+            Some(Cached::Ready(_)) => false,
+        };
+        if unchanged {
+            cache.insert(host.to_string(), Cached::Ready(text.clone()));
+        }
         Some(text)
+    }
+
+    /// The host's samples changed: a snapshot begun before this is not kept.
+    fn invalidate(&self, host: &str) {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string(), Cached::Stale(generation));
+    }
+
+    fn cached(&self, host: &str) -> Option<Cached> {
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)
+            .cloned()
     }
 
     /// The names of `host`'s series, sorted; `None` for an unknown host.
@@ -240,10 +288,7 @@ impl Hub {
             is_new
         };
         // After the history has the new ticks, so a snapshot made from now on includes them.
-        self.snapshots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(host);
+        self.invalidate(host);
         self.changed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -276,10 +321,7 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
             .remove(host)
             .is_some();
-        self.snapshots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(host);
+        self.invalidate(host);
         if removed {
             self.send_hosts();
         }
@@ -334,13 +376,13 @@ impl Hub {
     /// series cap. One tick goes out as `samples`; several (an agent's backlog after an
     /// outage) go out as one fresh `snapshot`, encoded once for the whole batch, so a
     /// backfill costs each socket one frame instead of overflowing its queue.
-    pub fn publish_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
-        self.publish_batch_then(host, ticks, |_| {})
+    pub async fn publish_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+        self.publish_batch_then(host, ticks, |_| {}).await
     }
 
     /// [`Self::publish_batch`], calling `recorded` with the ticks once they are accepted,
     /// before they are sent (a batch refused over the cap never reaches it).
-    pub fn publish_batch_then(
+    pub async fn publish_batch_then(
         &self,
         host: &str,
         mut ticks: Ticks,
@@ -354,7 +396,7 @@ impl Hub {
             }
             return Ok(());
         }
-        if let Some(text) = self.snapshot(host) {
+        if let Some(text) = self.snapshot(host).await {
             self.send(Topic::Host(host.into()), text);
         }
         Ok(())
@@ -405,7 +447,7 @@ mod tests {
         let ticks = (0..5)
             .map(|ts| (ts, BTreeMap::from([("x".into(), ts as f64)])))
             .collect();
-        hub.publish_batch("web-1", ticks).unwrap();
+        hub.publish_batch("web-1", ticks).await.unwrap();
         assert_eq!(rx.recv().await.unwrap().topic, Topic::All); // `hosts`: a new host
         let frame = rx.recv().await.unwrap();
         assert!(frame
@@ -416,14 +458,17 @@ mod tests {
         assert_eq!(Stats::get(&hub.stats.snapshot_encodes), 1, "encoded once");
     }
 
-    #[test]
-    fn a_batch_over_the_series_cap_is_refused_whole_and_old_series_go_on() {
+    #[tokio::test]
+    async fn a_batch_over_the_series_cap_is_refused_whole_and_old_series_go_on() {
         let hub = hub(10, 8);
         let tick = |names: &[&str]| {
             Ticks::from([(1, names.iter().map(|n| (n.to_string(), 1.0)).collect())])
         };
-        hub.publish_batch("h", tick(&["a", "b"])).unwrap();
-        let err = hub.publish_batch("h", tick(&["a", "c", "d"])).unwrap_err();
+        hub.publish_batch("h", tick(&["a", "b"])).await.unwrap();
+        let err = hub
+            .publish_batch("h", tick(&["a", "c", "d"]))
+            .await
+            .unwrap_err();
         assert_eq!((err.would_have, err.max), (4, 3));
         assert!(err.to_string().contains("--max-series-per-host"), "{err}");
         assert_eq!(
@@ -431,8 +476,10 @@ mod tests {
             2,
             "nothing of it recorded"
         );
-        hub.publish_batch("h", tick(&["a", "b", "c"])).unwrap();
-        hub.publish_batch("h", tick(&["a"])).unwrap();
+        hub.publish_batch("h", tick(&["a", "b", "c"]))
+            .await
+            .unwrap();
+        hub.publish_batch("h", tick(&["a"])).await.unwrap();
     }
 
     #[test]
@@ -478,35 +525,36 @@ mod tests {
             );
         }
         let snap: ServerMessage =
-            serde_json::from_str(hub.snapshot("web-1").unwrap().as_str()).unwrap();
+            serde_json::from_str(hub.snapshot("web-1").await.unwrap().as_str()).unwrap();
         let ServerMessage::Snapshot { series, .. } = snap else {
             panic!("not a snapshot")
         };
         let values: Vec<f64> = series["x"].iter().map(|p| p.1).collect();
         assert_eq!(values, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert!(hub.snapshot("nope").is_none());
+        assert!(hub.snapshot("nope").await.is_none());
     }
 
-    #[test]
-    fn snapshots_hold_the_recent_history() {
+    #[tokio::test]
+    async fn snapshots_hold_the_recent_history() {
         let hub = hub(2, 8);
         for ts in 0..3 {
             hub.publish("web-1", ts, BTreeMap::from([("x".into(), ts as f64)]));
         }
-        let snap = hub.snapshot("web-1").unwrap();
+        let snap = hub.snapshot("web-1").await.unwrap();
         assert_eq!(
             snap.as_str(),
             r#"{"type":"snapshot","host":"web-1","series":{"x":[[1,1.0],[2,2.0]]}}"#
         );
-        assert!(hub.snapshot("nope").is_none());
+        assert!(hub.snapshot("nope").await.is_none());
         // Within a tick every socket shares one encoding; the next tick makes a new one.
         assert_eq!(
-            hub.snapshot("web-1").unwrap().as_str().as_ptr(),
+            hub.snapshot("web-1").await.unwrap().as_str().as_ptr(),
             snap.as_str().as_ptr()
         );
         hub.publish("web-1", 3, BTreeMap::from([("x".into(), 3.0)]));
         assert!(hub
             .snapshot("web-1")
+            .await
             .unwrap()
             .as_str()
             .ends_with("[[2,2.0],[3,3.0]]}}"));

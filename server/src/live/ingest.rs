@@ -204,7 +204,7 @@ pub async fn ingest(live: &Live, grant: Grant, body: &[u8]) -> Result<Accepted, 
     }
     let accepted = ticks.values().map(|values| values.len()).sum();
     if !ticks.is_empty() {
-        live.record_batch(&host, ticks)?;
+        live.record_batch(&host, ticks).await?;
     }
     if !refused.is_empty() {
         tracing::info!(

@@ -191,17 +191,21 @@ impl Live {
     }
 
     /// Records an ingested batch: live first, then queued for the disk.
-    pub fn record_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
+    pub async fn record_batch(&self, host: &str, ticks: Ticks) -> Result<(), SeriesCapExceeded> {
         // Ingest records the host's row before it gets here.
         self.stored_hosts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(host.to_string());
         match &self.history {
-            Some(history) => self.hub.publish_batch_then(host, ticks, |ticks| {
-                history.append_batch(host, ticks);
-            }),
-            None => self.hub.publish_batch(host, ticks),
+            Some(history) => {
+                self.hub
+                    .publish_batch_then(host, ticks, |ticks| {
+                        history.append_batch(host, ticks);
+                    })
+                    .await
+            }
+            None => self.hub.publish_batch(host, ticks).await,
         }
     }
 

@@ -278,15 +278,15 @@ mod tests {
         assert_eq!(rows.len(), 1);
     }
 
-    #[test]
-    fn a_batch_fills_the_trace_even_when_series_keep_one_point() {
+    #[tokio::test]
+    async fn a_batch_fills_the_trace_even_when_series_keep_one_point() {
         // One point per series: the store serves the live window.
         let hub = Hub::new(1, 8, 100, Arc::default());
         let overview = Overview::new(T);
         let ticks = (0..31)
             .map(|i| (1_000 * i, BTreeMap::from([("cpu.total".into(), i as f64)])))
             .collect();
-        hub.publish_batch("batchy", ticks).unwrap();
+        hub.publish_batch("batchy", ticks).await.unwrap();
         let (_, rows, _) = overview_message(&overview.tick(&hub, 31_000).unwrap());
         assert_eq!(rows[0].trace.len(), 31);
         let (_, rows, _) = overview_message(&overview.full_frame(31_000));

@@ -270,7 +270,7 @@ async fn serve(
                             break End::Close(None, close_code::TOO_BIG, "frame too big");
                         }
                         Some(Ok(Message::Text(body))) => match serde_json::from_str::<ClientMessage>(&body) {
-                            Ok(message) => match handle(&live, message, &mut subscribed, &mut overview, &out) {
+                            Ok(message) => match handle(&live, message, &mut subscribed, &mut overview, &out).await {
                                 Ok(()) => {}
                                 Err(Handled::Full) => break too_slow(),
                                 Err(Handled::Closed) => break End::Gone,
@@ -323,7 +323,7 @@ fn queue(out: &mpsc::Sender<Message>, message: Message) -> Result<(), Handled> {
     })
 }
 
-fn handle(
+async fn handle(
     live: &Live,
     message: ClientMessage,
     subscribed: &mut HashSet<String>,
@@ -342,7 +342,7 @@ fn handle(
             }
             for host in hosts.into_iter().take(MAX_SUBSCRIBE_HOSTS) {
                 // Unknown hosts are ignored: they may appear later with a `hosts` frame.
-                if let Some(snapshot) = live.hub.snapshot(&host) {
+                if let Some(snapshot) = live.hub.snapshot(&host).await {
                     if subscribed.insert(host) {
                         queue(out, Message::Text(snapshot))?;
                     }

@@ -184,12 +184,14 @@ case $what in
     new_dir
     ingest_token=$(token ingest)
     start "${fleet_caps[@]}"
-    taskset -c "$client_cpu" "$hb" ingest --addr "127.0.0.1:$port" --token "$ingest_token" \
+    # The fleet shares the server's core: Chromium gets core $client_cpu to itself, so its
+    # figures are the page's own work, not time spent waiting for the generator.
+    taskset -c "$server_cpu" "$hb" ingest --addr "127.0.0.1:$port" --token "$ingest_token" \
       --server-pid "$pid" --hosts "$hosts" --series "$series" --seconds $((seconds + 120)) \
       --warmup 0 --lanes 16 --label fleet >"$dir/ingest.out" 2>&1 &
     gen=$!
     sleep 5
-    echo "\$ node bench/overview_browser.mjs http://127.0.0.1:PORT PASSWORD $seconds  (on core $client_cpu; fleet: history-bench ingest --hosts $hosts --series $series)"
+    echo "\$ node bench/overview_browser.mjs http://127.0.0.1:PORT PASSWORD $seconds  (alone on core $client_cpu; fleet: history-bench ingest --hosts $hosts --series $series on core $server_cpu)"
 
     taskset -c "$client_cpu" node bench/overview_browser.mjs "http://127.0.0.1:$port" "$password" "$seconds"
     kill "$gen" 2>/dev/null; wait "$gen" 2>/dev/null || true

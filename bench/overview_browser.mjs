@@ -48,7 +48,7 @@ try {
     "lookout:overview-update",
     { timeout: 60_000 },
   );
-  const rowsShown = await page.evaluate(() => document.querySelectorAll("[data-host]").length);
+  const rowsShown = await page.evaluate(() => document.querySelectorAll("[role=row].row:not(.head):not([hidden])").length);
   await page.evaluate(() => {
     performance.clearMeasures("lookout:overview-update");
     window.__longTasks = [];

@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, default_value = "2h", value_parser = duration)]
     span: Duration,
     /// How often heads are sealed into blocks (the server's default is 120 s).
-    #[arg(long, default_value = "120s", value_parser = duration)]
+    #[arg(long, default_value = "300s", value_parser = duration)]
     block_span: Duration,
     #[arg(long, value_enum, default_value = "decimal")]
     style: Style,

@@ -29,7 +29,7 @@ pub struct Args {
     /// Simulated time, at one sample a second per series.
     #[arg(long, default_value = "90m", value_parser = duration)]
     span: Duration,
-    #[arg(long, default_value = "120s", value_parser = duration)]
+    #[arg(long, default_value = "300s", value_parser = duration)]
     block_span: Duration,
     #[arg(long, default_value = "10m", value_parser = duration)]
     report_every: Duration,

@@ -41,7 +41,7 @@ pub struct BackfillArgs {
     /// before it every hour (those raw blocks are past the raw retention and deleted).
     #[arg(long, default_value = "2d", value_parser = duration)]
     recent: Duration,
-    #[arg(long, default_value = "120s", value_parser = duration)]
+    #[arg(long, default_value = "300s", value_parser = duration)]
     block_span: Duration,
 }
 

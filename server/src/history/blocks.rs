@@ -87,7 +87,9 @@ pub async fn insert_blocks(conn: &mut SqliteConnection, rows: &[BlockRow]) -> sq
             " ON CONFLICT (series_id, tier, start_ts, seq) DO UPDATE SET
               end_ts = excluded.end_ts, count = excluded.count, data = excluded.data",
         );
-        q.build().execute(&mut *conn).await?;
+        // Not kept prepared: a statement of 3,500 parameters holds much memory, and the
+        // last chunk of every seal has a size of its own.
+        q.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }

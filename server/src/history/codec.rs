@@ -441,16 +441,14 @@ impl<const N: usize> Encoder<N> {
         self.to_bytes()
     }
 
-    /// An empty encoder with room for `bytes` bytes of points.
-    pub fn with_capacity(bytes: usize) -> Self {
-        let mut encoder = Self::default();
-        encoder.bits.bytes.reserve_exact(bytes);
-        encoder
-    }
-
-    /// Bytes of points written so far.
-    pub fn byte_len(&self) -> usize {
-        self.bits.bytes.len()
+    /// Forgets every point but keeps the buffer: a head refills to about the same size
+    /// every seal, and reusing its bytes spares the allocator a free and a regrowth per
+    /// series (whose holes would otherwise stay resident).
+    pub fn clear(&mut self) {
+        let mut bytes = std::mem::take(&mut self.bits.bytes);
+        bytes.clear();
+        *self = Self::default();
+        self.bits.bytes = bytes;
     }
 
     /// Heap bytes held (capacity, not length: what the allocator gave).

@@ -94,11 +94,14 @@ impl Series {
         Ok(out)
     }
 
-    /// After a seal: the head and the late samples are in the database now. The next head
-    /// starts with room for as much as the last one held, so it rarely grows.
+    /// After a seal: the head and the late samples are in the database now. The head keeps
+    /// its buffer for the next period; a series that went quiet gives it back.
     pub fn sealed(&mut self) {
-        let room = self.head.byte_len();
-        self.head = Encoder::with_capacity(room);
+        if self.head.is_empty() {
+            self.head = Encoder::default();
+        } else {
+            self.head.clear();
+        }
         self.late = Vec::new();
     }
 

@@ -52,6 +52,9 @@ const MAX_PENDING_TICKS: usize = 1_000_000;
 /// window wait for a slice of a large tick, not all of it.
 const APPLY_SLICE: usize = 8_192;
 
+/// Series sealed per step of a seal.
+const SEAL_SLICE: usize = 5_000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryConfig {
     /// How often queued samples are written (the most a crash loses).
@@ -70,7 +73,7 @@ impl Default for HistoryConfig {
         const DAY: u64 = 24 * 3600;
         Self {
             tick: Duration::from_secs(1),
-            block_span: Duration::from_secs(120),
+            block_span: Duration::from_secs(300),
             retention_raw: Duration::from_secs(2 * DAY),
             retention_1m: Duration::from_secs(30 * DAY),
             retention_1h: Duration::from_secs(400 * DAY),
@@ -455,29 +458,48 @@ impl History {
     pub async fn seal(self: &Arc<Self>) -> Result<usize, HistoryError> {
         let writer = self.writer.lock().await;
         let seq = writer.last_wal_seq.saturating_mul(2);
-        let this = self.clone();
-        let (rows, plan) = tokio::task::spawn_blocking(move || this.blocks_to_seal(seq)).await??;
-
+        let mut ids: Vec<i64> = lock(&self.state).series.keys().copied().collect();
+        ids.sort_unstable();
+        // A slice of series at a time: the blocks waiting for the database stay a few MB,
+        // not a copy of every head at once (which the allocator would keep afterwards).
         let mut tx = self.db.pool().begin().await?;
-        blocks::insert_blocks(&mut tx, &rows).await?;
+        let mut plan = HashMap::new();
+        let (mut count, mut bytes) = (0, 0);
+        for slice in ids.chunks(SEAL_SLICE) {
+            let this = self.clone();
+            let slice = slice.to_vec();
+            let (rows, ready) =
+                tokio::task::spawn_blocking(move || this.blocks_to_seal(&slice, seq)).await??;
+            blocks::insert_blocks(&mut tx, &rows).await?;
+            count += rows.len();
+            bytes += rows.iter().map(|r| r.data.len()).sum::<usize>();
+            plan.extend(ready);
+        }
         blocks::delete_wal_through(&mut tx, writer.last_wal_seq).await?;
         tx.commit().await?;
 
-        let bytes: usize = rows.iter().map(|r| r.data.len()).sum();
         HistoryCounters::add(&self.counters.bytes_written, bytes as u64);
-        HistoryCounters::add(&self.counters.blocks_sealed, rows.len() as u64);
-        let count = rows.len();
-        drop(rows);
+        HistoryCounters::add(&self.counters.blocks_sealed, count as u64);
         self.after_seal(&plan);
         Ok(count)
     }
 
     /// The rows a seal writes, and per series how many ready rollup hours they include.
-    fn blocks_to_seal(&self, seq: i64) -> Result<(Vec<BlockRow>, HashMap<i64, usize>), CodecError> {
+    fn blocks_to_seal(
+        &self,
+        ids: &[i64],
+        seq: i64,
+    ) -> Result<(Vec<BlockRow>, HashMap<i64, usize>), CodecError> {
         let mut state = lock(&self.state);
         let mut rows = Vec::new();
         let mut plan = HashMap::new();
-        for (&id, series) in &mut state.series {
+        for &id in ids {
+            // Removed since the ids were taken: nothing to write.
+            let Some(series) = state.series.get_mut(&id) else {
+                continue;
+            };
+            // Memory only (the database is not involved): done here, a slice at a time.
+            series.rollup.repack();
             if !series.touched {
                 series.rollup.close();
             }

@@ -8,6 +8,8 @@
 #                               --history on and off interleaved (ROUNDS, 2)
 #   bench/history.sh memory     RSS per series: 500 hosts × 200 series at 1 Hz for
 #                               MEMORY_SECONDS (420), --history on, then off
+#   bench/history.sh memory-sim the history's memory per series in-process, over 70
+#                               simulated minutes, at 100 and 500 hosts × 200 series
 #   bench/history.sh overview   1,000 live hosts: Overview::tick in-process, then overview
 #                               frames on SOCKETS ("1 100") WebSockets and the server's CPU
 #   bench/history.sh browser    1,000 live hosts: Chromium's time per overview update
@@ -22,7 +24,7 @@
 # server runs on loopback on a fresh database in a temporary directory, removed after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: bench/history.sh disk|query|ingest|memory|overview}
+what=${1:?usage: bench/history.sh disk|query|ingest|memory|memory-sim|overview|browser}
 bin=${BIN:-target/bench/lookout-history}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
@@ -73,14 +75,18 @@ case $what in
   disk)
     hosts=${HOSTS:-100} span=${SPAN:-2h}
     new_dir
-    for run in "decimal 120s" "sampler 120s" "decimal 1h"; do
+    # Timestamps on the grid, as Lookout's agent and sampler stamp them; then with ±3 ms of
+    # jitter, as a script reading its clock sends them. The server's seal period (300 s).
+    # The plain-SQLite baselines are written in the first run only (same samples).
+    for run in "decimal aligned" "decimal jitter" "sampler aligned" "sampler jitter"; do
       set -- $run
       extra=()
-      [ "$2" = 1h ] && extra=(--no-baseline)
-      echo "### style $1, sealed every $2"
-      echo "\$ history-bench disk --hosts $hosts --series 20 --span $span --style $1 --block-span $2 ${extra[*]}"
+      [ "$run" = "decimal aligned" ] || extra+=(--no-baseline)
+      [ "$2" = aligned ] && extra+=(--aligned)
+      echo "### style $1, timestamps $2"
+      echo "\$ history-bench disk --hosts $hosts --series 20 --span $span --style $1 ${extra[*]}"
       taskset -c "$client_cpu" "$hb" disk --dir "$dir/disk" --hosts "$hosts" --series 20 \
-        --span "$span" --style "$1" --block-span "$2" "${extra[@]}"
+        --span "$span" --style "$1" "${extra[@]}"
       echo
     done
     rm -rf "$dir"; dir=''
@@ -147,6 +153,21 @@ case $what in
         --server-pid "$pid" --hosts "$hosts" --series "$series" --seconds "$seconds" \
         --warmup 0 --lanes 16 --rss-every 30 --label "history $mode"
       stop
+      echo
+    done
+    ;;
+
+  memory-sim)
+    # The history's own share, in-process and in simulated time (an hour passes in
+    # minutes): at two fleet sizes, so that the fixed costs (SQLite's page caches, the
+    # runtime) cancel out of the difference.
+    series=${SERIES:-200} span=${SPAN:-70m}
+    for hosts in ${SIM_HOSTS:-100 500}; do
+      new_dir
+      echo "\$ history-bench memory --hosts $hosts --series $series --span $span (on core $client_cpu)"
+      taskset -c "$client_cpu" "$hb" memory --dir "$dir/sim" --hosts "$hosts" --series "$series" \
+        --span "$span" --report-every 10m
+      rm -rf "$dir"; dir=''
       echo
     done
     ;;

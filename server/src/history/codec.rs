@@ -160,7 +160,7 @@ const POW10: [f64; 8] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7];
 const MAX_DECIMAL: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// `m` such that `m / 10^scale` is `v` bit for bit.
-fn decimal(v: f64, scale: u8) -> Option<i64> {
+pub(super) fn decimal(v: f64, scale: u8) -> Option<i64> {
     let p = POW10[usize::from(scale)];
     let x = (v * p).round();
     if x.is_nan() || x.abs() >= MAX_DECIMAL {

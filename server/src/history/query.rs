@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn without_a_step_points_come_as_stored() {
-        let p = RollupPoint::from_columns(60_000, [1.0, 3.0, 2.0, 3.0, 60.0]);
+        let p = RollupPoint::from_columns(60_000, [1.0, 3.0, 120.0, 3.0, 60.0]);
         let (step, out) = shape(Tier::Minute, Points::Rolled(vec![p]), None, 0, HOUR);
         assert_eq!(step, 60_000);
         assert_eq!(out, vec![HistoryPoint::Rolled(60_000, 2.0, 1.0, 3.0)]);

@@ -33,14 +33,32 @@ pub struct RollupPoint {
     pub last: f64,
     /// Samples in the bucket; weighs the average when buckets are merged.
     pub count: f64,
+    /// What is stored instead of the average: the exact sum of decimal samples is itself
+    /// decimal and packs into a few bits, where the quotient takes a whole float.
+    pub sum: f64,
 }
 
 impl RollupPoint {
+    /// The stored columns: min, max, sum, last, count.
     pub fn columns(&self) -> [f64; 5] {
-        [self.min, self.max, self.avg, self.last, self.count]
+        [self.min, self.max, self.sum, self.last, self.count]
     }
 
-    pub fn from_columns(ts: i64, [min, max, avg, last, count]: [f64; 5]) -> Self {
+    pub fn from_columns(ts: i64, [min, max, sum, last, count]: [f64; 5]) -> Self {
+        Self {
+            ts,
+            min,
+            max,
+            avg: sum / count,
+            last,
+            count,
+            sum,
+        }
+    }
+
+    /// A point of a block written before sums were stored (a head-coded block on disk),
+    /// whose third column is the average.
+    fn from_average_columns(ts: i64, [min, max, avg, last, count]: [f64; 5]) -> Self {
         Self {
             ts,
             min,
@@ -48,8 +66,26 @@ impl RollupPoint {
             avg,
             last,
             count,
+            sum: avg * count,
         }
     }
+}
+
+/// Largest power of ten a decimal sum is kept at (as [`super::codec`]'s decimal code).
+const MAX_SCALE: u8 = 7;
+
+/// `v` as `m / 10^scale` with the smallest scale, if it is a decimal.
+fn as_decimal(v: f64) -> Option<(i64, u8)> {
+    (0..=MAX_SCALE).find_map(|s| super::codec::decimal(v, s).map(|m| (m, s)))
+}
+
+/// Adds `v` to an exact decimal sum; `None` once a sample is not decimal.
+fn add_decimal((m, scale): (i64, u8), v: f64) -> Option<(i64, u8)> {
+    (scale..=MAX_SCALE).find_map(|s| {
+        let mv = super::codec::decimal(v, s)?;
+        let m = m.checked_mul(10i64.pow(u32::from(s - scale)))?;
+        Some((m.checked_add(mv)?, s))
+    })
 }
 
 /// The aggregate of an open bucket.
@@ -59,6 +95,8 @@ pub struct Agg {
     pub min: f64,
     pub max: f64,
     pub sum: f64,
+    /// The sum as `m / 10^scale`, exact while every sample is a decimal.
+    pub exact: Option<(i64, u8)>,
     pub count: u64,
     pub last_ts: i64,
     pub last: f64,
@@ -71,6 +109,7 @@ impl Agg {
             min: v,
             max: v,
             sum: v,
+            exact: as_decimal(v),
             count: 1,
             last_ts: ts,
             last: v,
@@ -82,6 +121,7 @@ impl Agg {
         self.min = self.min.min(v);
         self.max = self.max.max(v);
         self.sum += v;
+        self.exact = self.exact.and_then(|e| add_decimal(e, v));
         self.count += 1;
         if ts >= self.last_ts {
             self.last_ts = ts;
@@ -90,13 +130,24 @@ impl Agg {
     }
 
     pub fn point(&self) -> RollupPoint {
+        // The exact sum as the float that decodes from its decimal code, when it has one.
+        let sum = self
+            .exact
+            .and_then(|(m, scale)| {
+                let v = super::codec::from_decimal(m, scale);
+                super::codec::decimal(v, scale)
+                    .is_some_and(|back| back == m)
+                    .then_some(v)
+            })
+            .unwrap_or(self.sum);
         RollupPoint {
             ts: self.start,
             min: self.min,
             max: self.max,
-            avg: self.sum / self.count as f64,
+            avg: sum / self.count as f64,
             last: self.last,
             count: self.count as f64,
+            sum,
         }
     }
 }
@@ -224,10 +275,11 @@ impl Rollup {
         for ready in &self.ready {
             decode_into(&ready.minutes, &mut out)?;
         }
-        if !self.packed.is_empty() {
-            decode_into(&self.packed, &mut out)?;
-        }
-        decode_into(&self.minutes.to_bytes(), &mut out)?;
+        out.extend(
+            self.open_hour_minutes()
+                .into_iter()
+                .map(|(ts, columns)| RollupPoint::from_columns(ts, columns)),
+        );
         out.extend(self.minute.map(|m| m.point()));
         Ok(out)
     }
@@ -253,11 +305,17 @@ impl Rollup {
     }
 }
 
+/// The points of a stored 1m or 1h block.
 pub fn decode_into(block: &[u8], out: &mut Vec<RollupPoint>) -> Result<(), CodecError> {
+    let from = if super::pack::is_packed(block) {
+        RollupPoint::from_columns
+    } else {
+        RollupPoint::from_average_columns
+    };
     out.extend(
         super::codec::decode::<5>(block)?
             .into_iter()
-            .map(|(ts, columns)| RollupPoint::from_columns(ts, columns)),
+            .map(|(ts, columns)| from(ts, columns)),
     );
     Ok(())
 }
@@ -278,7 +336,7 @@ impl Merged {
             ts,
             min: p.min,
             max: p.max,
-            sum: p.avg * p.count,
+            sum: p.sum,
             count: p.count,
         }
     }
@@ -286,7 +344,7 @@ impl Merged {
     pub fn add(&mut self, p: &RollupPoint) {
         self.min = self.min.min(p.min);
         self.max = self.max.max(p.max);
-        self.sum += p.avg * p.count;
+        self.sum += p.sum;
         self.count += p.count;
     }
 
@@ -316,6 +374,7 @@ mod tests {
                 avg: vs.iter().sum::<f64>() / vs.len() as f64,
                 last: vs[vs.len() - 1],
                 count: vs.len() as f64,
+                sum: vs.iter().sum::<f64>(),
             })
             .collect()
     }
@@ -393,8 +452,23 @@ mod tests {
     }
 
     #[test]
+    fn the_sum_of_decimal_samples_is_kept_exact() {
+        // Sixty times 0.1 adds up to 5.999999999999998 in floats; the stored sum is 6,
+        // which the block codes as a small decimal instead of a whole float.
+        let mut agg = Agg::new(0, 0, 0.1);
+        for i in 1..60 {
+            agg.add(i * 1_000, 0.1);
+        }
+        let p = agg.point();
+        assert_eq!((p.sum, p.avg, p.count), (6.0, 0.1, 60.0));
+        // A sample that is no decimal falls back to the float sum.
+        agg.add(60_000, f64::from_bits(0x3ff0_0000_0000_0001));
+        assert!(agg.point().sum > 6.9 && agg.point().sum < 7.1);
+    }
+
+    #[test]
     fn merged_buckets_weigh_averages_by_sample_count() {
-        let a = RollupPoint::from_columns(0, [1.0, 3.0, 2.0, 3.0, 3.0]);
+        let a = RollupPoint::from_columns(0, [1.0, 3.0, 6.0, 3.0, 3.0]);
         let b = RollupPoint::from_columns(60_000, [10.0, 10.0, 10.0, 10.0, 1.0]);
         let mut m = Merged::new(0, &a);
         m.add(&b);

@@ -166,7 +166,8 @@ pub struct ReadyHour {
 #[derive(Debug, Clone, Default)]
 pub struct Rollup {
     minute: Option<Agg>,
-    hour: Option<Agg>,
+    /// The open hour's start; its point is folded from its minutes when asked for.
+    hour: Option<i64>,
     /// Completed minutes of the open hour, packed at each seal ([`Rollup::repack`]): a
     /// packed minute takes about half the bytes of a streamed one, and an hour of them is
     /// most of a series' memory.
@@ -186,17 +187,14 @@ impl Rollup {
             Some(open) if minute > open.start => self.close_minute(),
             _ => {}
         }
-        if self.hour.is_some_and(|open| hour > open.start) {
+        if self.hour.is_some_and(|open| hour > open) {
             self.close_hour();
         }
         match &mut self.minute {
             Some(open) => open.add(ts, v),
             None => self.minute = Some(Agg::new(minute, ts, v)),
         }
-        match &mut self.hour {
-            Some(open) => open.add(ts, v),
-            None => self.hour = Some(Agg::new(hour, ts, v)),
-        }
+        self.hour.get_or_insert(hour);
         true
     }
 
@@ -215,20 +213,25 @@ impl Rollup {
     }
 
     fn close_hour(&mut self) {
-        let Some(open) = self.hour.take() else {
+        let Some(start) = self.hour.take() else {
             return;
         };
         let points = self.open_hour_minutes();
         self.packed = Vec::new();
         self.minutes = Encoder::default();
-        let first = points.first().map_or(open.start, |p| p.0);
-        let last = points.last().map_or(open.start, |p| p.0);
+        let minutes: Vec<RollupPoint> = points
+            .iter()
+            .map(|&(ts, columns)| RollupPoint::from_columns(ts, columns))
+            .collect();
+        let Some(hour) = fold(start, &minutes) else {
+            return;
+        };
         self.ready.push(ReadyHour {
             count: points.len(),
             minutes: pack(&points),
-            first,
-            last,
-            hour: open.point(),
+            first: minutes[0].ts,
+            last: minutes[minutes.len() - 1].ts,
+            hour,
         });
     }
 
@@ -286,11 +289,16 @@ impl Rollup {
 
     /// Every 1h point held in memory, the open (partial) hour included, oldest first.
     pub fn hour_points(&self) -> Vec<RollupPoint> {
-        self.ready
-            .iter()
-            .map(|r| r.hour)
-            .chain(self.hour.map(|h| h.point()))
-            .collect()
+        let open = self.hour.and_then(|start| {
+            let mut minutes: Vec<RollupPoint> = self
+                .open_hour_minutes()
+                .into_iter()
+                .map(|(ts, columns)| RollupPoint::from_columns(ts, columns))
+                .collect();
+            minutes.extend(self.minute.map(|m| m.point()));
+            fold(start, &minutes)
+        });
+        self.ready.iter().map(|r| r.hour).chain(open).collect()
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -303,6 +311,36 @@ impl Rollup {
                 .map(|r| r.minutes.capacity())
                 .sum::<usize>()
     }
+}
+
+/// One hour's point from its minutes (in time order): min, max, last and count as over
+/// the samples, and the sum exact while the minutes' sums are decimals.
+fn fold(start: i64, minutes: &[RollupPoint]) -> Option<RollupPoint> {
+    let (first, rest) = minutes.split_first()?;
+    let mut p = RollupPoint {
+        ts: start,
+        ..*first
+    };
+    let mut exact = as_decimal(first.sum);
+    for m in rest {
+        p.min = p.min.min(m.min);
+        p.max = p.max.max(m.max);
+        p.sum += m.sum;
+        exact = exact.and_then(|e| add_decimal(e, m.sum));
+        p.count += m.count;
+        p.last = m.last;
+    }
+    if let Some(sum) = exact.and_then(|(m, scale)| decimal_value(m, scale)) {
+        p.sum = sum;
+    }
+    p.avg = p.sum / p.count;
+    Some(p)
+}
+
+/// `m / 10^scale` as the float that codes back to `m`, if there is one.
+fn decimal_value(m: i64, scale: u8) -> Option<f64> {
+    let v = super::codec::from_decimal(m, scale);
+    (super::codec::decimal(v, scale) == Some(m)).then_some(v)
 }
 
 /// The points of a stored 1m or 1h block.

@@ -217,8 +217,14 @@ impl Rollup {
             return;
         };
         let points = self.open_hour_minutes();
-        self.packed = Vec::new();
-        self.minutes = Encoder::default();
+        self.minutes.clear();
+        // The hour's block goes out in the buffer that held its minutes: closing every
+        // series' hour in one tick allocates nothing new.
+        let mut bytes = std::mem::take(&mut self.packed);
+        let packed = pack(&points);
+        bytes.clear();
+        bytes.reserve_exact(packed.len());
+        bytes.extend_from_slice(&packed);
         let minutes: Vec<RollupPoint> = points
             .iter()
             .map(|&(ts, columns)| RollupPoint::from_columns(ts, columns))
@@ -228,7 +234,7 @@ impl Rollup {
         };
         self.ready.push(ReadyHour {
             count: points.len(),
-            minutes: pack(&points),
+            minutes: bytes,
             first: minutes[0].ts,
             last: minutes[minutes.len() - 1].ts,
             hour,
@@ -258,7 +264,18 @@ impl Rollup {
         // Into the same buffers: no free and regrowth per series at every seal.
         let packed = pack(&points);
         self.packed.clear();
-        self.packed.reserve_exact(packed.len());
+        if self.packed.capacity() < packed.len() {
+            // Room for the whole hour at the rate so far (and a little): the buffer is
+            // allocated about once an hour instead of growing at every seal, which would
+            // leave a trail of freed smaller buffers behind in the heap.
+            let start = self.hour.unwrap_or(points[0].0);
+            let elapsed = points
+                .last()
+                .map_or(1, |p| (p.0 - start) / MINUTE + 1)
+                .clamp(1, 60) as usize;
+            let hour = packed.len() * 60 / elapsed * 9 / 8;
+            self.packed.reserve_exact(hour.max(packed.len()));
+        }
         self.packed.extend_from_slice(&packed);
         self.minutes.clear();
     }

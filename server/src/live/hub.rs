@@ -516,6 +516,8 @@ mod tests {
             hub.publish("web-1", now - 5_000 + i * 1_000, values);
         }
         history.flush_tick().await.unwrap();
+        // Sealed: memory no longer holds them, the snapshot reads them from the database.
+        history.seal().await.unwrap();
         // Two more that the writer has not taken yet.
         for i in 5..7 {
             hub.publish(

@@ -118,8 +118,34 @@ impl Sampler {
         v.insert("procs.count".into(), self.system.processes().len() as f64);
         v.insert("uptime".into(), System::uptime() as f64);
         v.retain(|name, value| app::live::is_valid_name(name) && value.is_finite());
+        for (name, value) in &mut v {
+            if let Some(decimals) = precision(name) {
+                *value = round_to(*value, decimals);
+            }
+        }
         v
     }
+}
+
+/// Decimals a series is measured to: a CPU share from the kernel's ticks is not known to
+/// better than a tenth of a percent, nor a rate over about a second to better than a byte.
+/// Rounded, the values are decimals, which the history stores in a few bits each instead of
+/// a whole float (`history::pack`).
+fn precision(name: &str) -> Option<i32> {
+    let rate = name.starts_with("net.")
+        || (name.starts_with("disk.") && (name.ends_with(".read") || name.ends_with(".write")));
+    if name.starts_with("cpu.") || name.ends_with("_pct") {
+        Some(1)
+    } else if rate {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+fn round_to(v: f64, decimals: i32) -> f64 {
+    let p = 10f64.powi(decimals);
+    (v * p).round() / p
 }
 
 #[cfg(test)]
@@ -132,6 +158,25 @@ mod tests {
         assert_eq!(name_part("/boot/efi"), "boot_efi");
         assert_eq!(name_part("eth0"), "eth0");
         assert_eq!(name_part("Wi Fi"), "wi_fi");
+    }
+
+    #[test]
+    fn measured_values_keep_the_precision_they_have() {
+        assert_eq!(round_to(12.345_678_9, 1), 12.3);
+        assert_eq!(round_to(1_234.567, 0), 1_235.0);
+        assert_eq!(precision("cpu.core.3"), Some(1));
+        assert_eq!(precision("mem.used_pct"), Some(1));
+        assert_eq!(precision("disk.root.used_pct"), Some(1));
+        assert_eq!(precision("net.eth0.rx"), Some(0));
+        assert_eq!(precision("disk.root.write"), Some(0));
+        assert_eq!(precision("mem.used"), None);
+        assert_eq!(precision("load.1"), None);
+        let mut sampler = Sampler::new();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let values = sampler.sample();
+        let tenths = values["cpu.total"] * 10.0;
+        assert_eq!(tenths, tenths.round(), "{}", values["cpu.total"]);
+        assert_eq!(values["net.rx"], values["net.rx"].round());
     }
 
     #[test]

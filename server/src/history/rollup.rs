@@ -264,18 +264,7 @@ impl Rollup {
         // Into the same buffers: no free and regrowth per series at every seal.
         let packed = pack(&points);
         self.packed.clear();
-        if self.packed.capacity() < packed.len() {
-            // Room for the whole hour at the rate so far (and a little): the buffer is
-            // allocated about once an hour instead of growing at every seal, which would
-            // leave a trail of freed smaller buffers behind in the heap.
-            let start = self.hour.unwrap_or(points[0].0);
-            let elapsed = points
-                .last()
-                .map_or(1, |p| (p.0 - start) / MINUTE + 1)
-                .clamp(1, 60) as usize;
-            let hour = packed.len() * 60 / elapsed * 9 / 8;
-            self.packed.reserve_exact(hour.max(packed.len()));
-        }
+        self.packed.reserve_exact(packed.len());
         self.packed.extend_from_slice(&packed);
         self.minutes.clear();
     }

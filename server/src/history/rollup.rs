@@ -276,6 +276,10 @@ impl Rollup {
     /// Forgets the first `n` ready hours, once they are on disk.
     pub fn drop_ready(&mut self, n: usize) {
         self.ready.drain(..n.min(self.ready.len()));
+        if self.ready.is_empty() {
+            // Hours close once an hour: the slot is not worth keeping in between.
+            self.ready = Vec::new();
+        }
     }
 
     /// Every 1m point held in memory, the open (partial) minute included, oldest first.

@@ -7,9 +7,10 @@
 //! twenty repeat under suffixed names (`cpu.total.1`, …).
 //!
 //! Two styles: `decimal` rounds as the realistic mix does (percentages to one
-//! decimal, loads to two, rates to whole bytes per second); `sampler` sends what the
-//! built-in sampler computes, full-precision doubles (CPU from an `f32`, rates as bytes
-//! over the measured seconds, memory percent as a quotient).
+//! decimal, loads to two, rates to whole bytes per second), as Lookout's sampler now sends
+//! them too; `sampler` sends unrounded full-precision doubles, what the built-in sampler
+//! computed before it rounded (CPU from an `f32`, rates as bytes over the measured seconds,
+//! memory percent as a quotient), as a script computing rates might.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Style {

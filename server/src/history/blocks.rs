@@ -155,16 +155,19 @@ pub async fn host_raw_since(
     .await
 }
 
-/// Per series, the last timestamp stored in `tier`: the largest end among the blocks that
-/// start within [`MAX_BLOCK_SPAN`] of the last start, each found by the primary key.
-pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64, i64>> {
-    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT s.id,
-                (SELECT MAX(b.end_ts) FROM history_blocks b
-                 WHERE b.series_id = s.id AND b.tier = ?1
-                   AND b.start_ts > (SELECT MAX(c.start_ts) FROM history_blocks c
-                                     WHERE c.series_id = s.id AND c.tier = ?1) - ?2)
-         FROM history_series s",
+/// Per series, the last timestamp stored in `tier` and the newest write (`seq`) among its
+/// recent blocks: the largest of each among the blocks that start within
+/// [`MAX_BLOCK_SPAN`] of the last start, found by the primary key.
+pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64, (i64, i64)>> {
+    let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT id, MAX(b.end_ts), MAX(b.seq)
+         FROM (SELECT s.id AS id,
+                      (SELECT MAX(c.start_ts) FROM history_blocks c
+                       WHERE c.series_id = s.id AND c.tier = ?1) AS last_start
+               FROM history_series s) l
+         JOIN history_blocks b
+           ON b.series_id = l.id AND b.tier = ?1 AND b.start_ts > l.last_start - ?2
+         GROUP BY id",
     )
     .bind(tier)
     .bind(MAX_BLOCK_SPAN)
@@ -172,7 +175,7 @@ pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, end)| Some((id, end?)))
+        .filter_map(|(id, end, seq)| Some((id, (end?, seq?))))
         .collect())
 }
 

@@ -4,8 +4,9 @@
 //!
 //! Ingest only queues samples ([`History::append`]); the writer task ([`History::run`])
 //! writes each tick's samples as one log row and appends them to the heads, and every
-//! `block_span` seals the heads into blocks and deletes the log rows they cover, in one
-//! transaction. A crash loses at most the tick being written; restart replays the log.
+//! `block_span` seals the heads into packed blocks (a slice of series per transaction) and
+//! then deletes the log rows they cover. A crash loses at most the tick being written;
+//! restart replays the log, skipping what a block already holds.
 //!
 //! Layering: imports config-free pieces of the crate only (`store`, `stats`) and the
 //! wire types of `app::history`; `live` imports this module, never the reverse.
@@ -194,14 +195,14 @@ impl History {
         let last_minutes = blocks::last_ends(&pool, tier_code(Tier::Minute)).await?;
         let last_raw = blocks::last_ends(&pool, tier_code(Tier::Raw)).await?;
         for (&id, series) in &mut state.series {
-            let Some(&last) = last_raw.get(&id) else {
+            let Some(&(last, _)) = last_raw.get(&id) else {
                 continue;
             };
             series.last_ts = Some(last);
             // Sealed 1m blocks hold whole hours: the open hour starts after the last one.
             let rollup_from = last_minutes
                 .get(&id)
-                .map_or(i64::MIN, |&end| bucket(end, HOUR).saturating_add(HOUR));
+                .map_or(i64::MIN, |&(end, _)| bucket(end, HOUR).saturating_add(HOUR));
             if last < rollup_from {
                 continue;
             }
@@ -231,6 +232,16 @@ impl History {
                 }
             };
             for s in samples {
+                // A seal commits a slice of series at a time and deletes the log rows it
+                // covered last: a crash in between leaves rows whose samples some series
+                // already have in a block (written as `2 × seal's log seq` or later).
+                // Those are skipped, or their open rollups would count them twice.
+                if last_raw
+                    .get(&s.series)
+                    .is_some_and(|&(_, sealed)| sealed >= seq.saturating_mul(2))
+                {
+                    continue;
+                }
                 // Series removed since the row was written are skipped.
                 if let Some(series) = state.series.get_mut(&s.series) {
                     series.push(s.ts, s.value);
@@ -453,16 +464,19 @@ impl History {
         *pending = ticks;
     }
 
-    /// Seals every non-empty head and every completed rollup hour into blocks and deletes
-    /// the log rows they cover, in one transaction. Returns the number of blocks written.
+    /// Seals every non-empty head and every completed rollup hour into blocks, a slice of
+    /// series per transaction, then deletes the log rows they cover. Returns the number of
+    /// blocks written.
     pub async fn seal(self: &Arc<Self>) -> Result<usize, HistoryError> {
         let writer = self.writer.lock().await;
         let seq = writer.last_wal_seq.saturating_mul(2);
         let mut ids: Vec<i64> = lock(&self.state).series.keys().copied().collect();
         ids.sort_unstable();
-        // A slice of series at a time: the blocks waiting for the database stay a few MB,
-        // not a copy of every head at once (which the allocator would keep afterwards).
-        let mut tx = self.db.pool().begin().await?;
+        // A slice of series at a time, each in a transaction of its own: SQLite's write
+        // lock is held for a slice's inserts, never for the whole seal (other writers,
+        // such as sign-ins, wait milliseconds), and the blocks waiting for the database
+        // stay a few MB. The log rows go last; `open` skips what a crash in between left
+        // both in a block and in the log.
         let mut plan = HashMap::new();
         let (mut count, mut bytes) = (0, 0);
         for slice in ids.chunks(SEAL_SLICE) {
@@ -470,11 +484,14 @@ impl History {
             let slice = slice.to_vec();
             let (rows, ready) =
                 tokio::task::spawn_blocking(move || this.blocks_to_seal(&slice, seq)).await??;
+            let mut tx = self.db.pool().begin().await?;
             blocks::insert_blocks(&mut tx, &rows).await?;
+            tx.commit().await?;
             count += rows.len();
             bytes += rows.iter().map(|r| r.data.len()).sum::<usize>();
             plan.extend(ready);
         }
+        let mut tx = self.db.pool().begin().await?;
         blocks::delete_wal_through(&mut tx, writer.last_wal_seq).await?;
         tx.commit().await?;
 

@@ -525,20 +525,10 @@ impl<const N: usize> Iterator for Decoder<'_, N> {
     }
 }
 
-/// Every point of a block, packed or a head's.
+/// Every point of a block in the head's streaming code (`pack::decode` reads any
+/// stored block).
 pub fn decode<const N: usize>(block: &[u8]) -> Result<Vec<(i64, [f64; N])>, CodecError> {
-    if super::pack::is_packed(block) {
-        return super::pack::unpack::<N>(block);
-    }
     Decoder::<N>::new(block)?.collect()
-}
-
-/// Every point of a one-column block (raw samples).
-pub fn decode_samples(block: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
-    Ok(decode::<1>(block)?
-        .into_iter()
-        .map(|(ts, [v])| (ts, v))
-        .collect())
 }
 
 /// LEB128, as used by the block header and the write-ahead log.

@@ -5,7 +5,8 @@
 
 use super::{
     blocks::MAX_BLOCK_SPAN,
-    codec::{decode_samples, CodecError, Encoder},
+    codec::{CodecError, Encoder},
+    pack::decode_samples,
     rollup::{bucket, Rollup},
 };
 

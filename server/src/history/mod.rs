@@ -26,8 +26,9 @@ use crate::{
 use anyhow::Context;
 use app::history::{SeriesHistory, Tier};
 use blocks::BlockRow;
-use codec::{decode_samples, CodecError};
+use codec::CodecError;
 use head::{newest_wins, Series};
+use pack::decode_samples;
 use query::{tier_code, Points};
 use rollup::{bucket, RollupPoint, HOUR};
 use std::{

@@ -309,6 +309,24 @@ fn read_values(r: &mut BitReader, n: usize) -> Result<Vec<f64>, CodecError> {
     }
 }
 
+/// Every point of a block, packed or in the head's streaming code (blocks written before
+/// packing, and heads themselves).
+pub fn decode<const N: usize>(block: &[u8]) -> Result<Vec<(i64, [f64; N])>, CodecError> {
+    if is_packed(block) {
+        unpack::<N>(block)
+    } else {
+        super::codec::decode::<N>(block)
+    }
+}
+
+/// Every point of a one-column block (raw samples).
+pub fn decode_samples(block: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
+    Ok(decode::<1>(block)?
+        .into_iter()
+        .map(|(ts, [v])| (ts, v))
+        .collect())
+}
+
 /// Packs points (timestamps equal or increasing, as a head holds them).
 pub fn pack<const N: usize>(points: &[(i64, [f64; N])]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();

@@ -10,8 +10,8 @@
 //! the minute it belongs to may already be compressed or on disk.
 
 use super::{
-    codec::{decode, CodecError, Encoder},
-    pack::pack,
+    codec::{CodecError, Encoder},
+    pack::{decode, pack},
 };
 
 pub const MINUTE: i64 = 60_000;
@@ -361,7 +361,7 @@ pub fn decode_into(block: &[u8], out: &mut Vec<RollupPoint>) -> Result<(), Codec
         RollupPoint::from_average_columns
     };
     out.extend(
-        super::codec::decode::<5>(block)?
+        decode::<5>(block)?
             .into_iter()
             .map(|(ts, columns)| from(ts, columns)),
     );

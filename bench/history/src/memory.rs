@@ -15,7 +15,7 @@ use lookout::{
     stats::Stats,
     store::Db,
 };
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -81,13 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for t in 0..ticks {
         let ts = start + t * 1000;
         for (h, gen) in gens.iter_mut().enumerate() {
-            gen.tick(1.0, &mut values);
-            let map: BTreeMap<String, f64> = gen
-                .names()
-                .iter()
-                .cloned()
-                .zip(values.iter().copied())
-                .collect();
+            let map = gen.tick_map(1.0, &mut values);
             history.append(&names[h], ts, &map);
         }
         history.flush_tick().await?;

@@ -12,6 +12,8 @@
 //! computed before it rounded (CPU from an `f32`, rates as bytes over the measured seconds,
 //! memory percent as a quotient), as a script computing rates might.
 
+use std::collections::BTreeMap;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Style {
     Decimal,
@@ -121,6 +123,16 @@ impl HostGen {
             cpu_base,
             mem_total,
         }
+    }
+
+    /// One tick as the map ingest takes: every series name with its value.
+    pub fn tick_map(&mut self, dt: f64, values: &mut Vec<f64>) -> BTreeMap<String, f64> {
+        self.tick(dt, values);
+        self.names
+            .iter()
+            .cloned()
+            .zip(values.iter().copied())
+            .collect()
     }
 
     pub fn names(&self) -> &[String] {

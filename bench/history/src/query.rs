@@ -13,7 +13,6 @@ use lookout::{
     store::Db,
 };
 use std::{
-    collections::BTreeMap,
     net::SocketAddr,
     path::PathBuf,
     sync::Arc,
@@ -82,13 +81,7 @@ pub async fn backfill(args: BackfillArgs) -> anyhow::Result<()> {
     for t in 0..ticks {
         for (h, g) in gens.iter_mut().enumerate() {
             let ts = jittered(&mut jitter, start + t * 1000);
-            g.tick(1.0, &mut values);
-            let map: BTreeMap<String, f64> = g
-                .names()
-                .iter()
-                .cloned()
-                .zip(values.iter().copied())
-                .collect();
+            let map = g.tick_map(1.0, &mut values);
             history.append(&names[h], ts, &map);
         }
         if (t + 1) % 60 == 0 {

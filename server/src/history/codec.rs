@@ -554,7 +554,7 @@ pub fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -566,7 +566,11 @@ mod tests {
         decode::<N>(&enc.finish()).expect("a block just written decodes")
     }
 
-    fn same_bits<const N: usize>(a: &[(i64, [f64; N])], b: &[(i64, [f64; N])]) -> bool {
+    /// Points equal bit for bit (NaN payloads and -0.0 included).
+    pub(in crate::history) fn same_bits<const N: usize>(
+        a: &[(i64, [f64; N])],
+        b: &[(i64, [f64; N])],
+    ) -> bool {
         a.len() == b.len()
             && a.iter().zip(b).all(|(x, y)| {
                 x.0 == y.0
@@ -578,9 +582,10 @@ mod tests {
     }
 
     /// Values that exercise every code: any bit pattern, decimals at every scale, repeats,
-    /// and the special floats.
-    fn value() -> impl Strategy<Value = f64> {
+    /// byte counts in pages, and the special floats.
+    pub(in crate::history) fn value() -> impl Strategy<Value = f64> {
         prop_oneof![
+            (0u64..1 << 40).prop_map(|b| (b * 4096) as f64),
             any::<u64>().prop_map(f64::from_bits),
             (-100_000i64..100_000, 0u32..8).prop_map(|(m, s)| m as f64 / 10f64.powi(s as i32)),
             (-1_000_000_000i64..1_000_000_000).prop_map(|m| m as f64),

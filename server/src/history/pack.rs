@@ -376,31 +376,9 @@ pub fn unpack<const N: usize>(block: &[u8]) -> Result<Vec<(i64, [f64; N])>, Code
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::tests::{same_bits, value};
     use super::*;
     use proptest::prelude::*;
-
-    fn same_bits<const N: usize>(a: &[(i64, [f64; N])], b: &[(i64, [f64; N])]) -> bool {
-        a.len() == b.len()
-            && a.iter().zip(b).all(|(x, y)| {
-                x.0 == y.0
-                    && x.1
-                        .iter()
-                        .zip(&y.1)
-                        .all(|(p, q)| p.to_bits() == q.to_bits())
-            })
-    }
-
-    fn value() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            any::<u64>().prop_map(f64::from_bits),
-            (-100_000i64..100_000, 0u32..8).prop_map(|(m, s)| m as f64 / 10f64.powi(s as i32)),
-            Just(0.0),
-            Just(-0.0),
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            (0u64..1 << 40).prop_map(|b| (b * 4096) as f64),
-        ]
-    }
 
     proptest! {
         #[test]

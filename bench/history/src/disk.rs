@@ -1,6 +1,6 @@
 //! Bytes on disk per stored point: the same generated samples written to Lookout's history
-//! (through `History`, flushed every second and sealed every `block_span` as the server
-//! does) and to plain SQLite, one row per sample, in two layouts: a rowid table with an
+//! (through `History`, flushed every second and each series sealed every `block_span` by
+//! the server's rolling seal) and to plain SQLite, one row per sample, in two layouts: a rowid table with an
 //! index on (series_id, ts), and a `WITHOUT ROWID` table keyed by (series_id, ts).
 
 use crate::{
@@ -36,7 +36,7 @@ pub struct Args {
     /// Time span of data, at one sample a second per series.
     #[arg(long, default_value = "2h", value_parser = duration)]
     span: Duration,
-    /// How often heads are sealed into blocks (the server's default is 120 s).
+    /// How often each series is sealed into a block (the server's default).
     #[arg(long, default_value = "300s", value_parser = duration)]
     block_span: Duration,
     #[arg(long, value_enum, default_value = "decimal")]
@@ -191,7 +191,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut values = Vec::new();
     let mut plain_rows: Vec<(i64, i64, f64)> = Vec::new();
     let (mut hist_time, mut plain_time) = (Duration::ZERO, Duration::ZERO);
-    let span_ticks = args.block_span.as_secs().max(1) as i64;
+    // The server's rolling seal: a step every `seal_step_every` (one tick), each sealing
+    // its share of the series.
+    let step_ticks = history.seal_step_every().as_secs().max(1) as i64;
     for t in 0..ticks {
         for h in 0..args.hosts {
             let grid = start - start.rem_euclid(1000) + t * 1000;
@@ -224,8 +226,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         let at = Instant::now();
         history.flush_tick().await?;
-        if (t + 1) % span_ticks == 0 {
-            history.seal().await?;
+        if (t + 1) % step_ticks == 0 {
+            history.seal_step().await?;
         }
         hist_time += at.elapsed();
         if let Some((a, b)) = &baselines {

@@ -1,8 +1,9 @@
 //! Memory per active series, in-process: the history of `hosts × series` written as the
-//! server's writer does (a log row every second, a seal every `block_span`), in simulated
-//! time so that hours pass in minutes, with the process' RSS and `History::memory_bytes`
-//! every simulated `report_every`. The data is the mix of `mix.rs`, timestamps on the grid
-//! (as Lookout's agent and sampler stamp them), ending at the real clock's now.
+//! server's writer does (a log row and a step of the rolling seal every second, each series
+//! sealed every `block_span`), in simulated time so that hours pass in minutes, with the
+//! process' RSS and `History::memory_bytes` every simulated `report_every`. The data is the
+//! mix of `mix.rs`, timestamps on the grid (as Lookout's agent and sampler stamp them),
+//! ending at the real clock's now.
 //!
 //! This isolates the history's share; `history.sh memory` measures the whole server.
 
@@ -74,7 +75,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let now = crate::util::now_ms();
     let start = now - now.rem_euclid(1000) - ticks * 1000;
-    let span_ticks = args.block_span.as_secs().max(1) as i64;
+    // The server's rolling seal: a step every `seal_step_every` (one tick), each sealing
+    // its share of the series.
+    let step_ticks = history.seal_step_every().as_secs().max(1) as i64;
     let report_ticks = args.report_every.as_secs().max(1) as i64;
     let mut values = Vec::new();
     let mut peak = 0u64;
@@ -85,8 +88,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             history.append(&names[h], ts, &map);
         }
         history.flush_tick().await?;
-        if (t + 1) % span_ticks == 0 {
-            history.seal().await?;
+        if (t + 1) % step_ticks == 0 {
+            history.seal_step().await?;
         }
         if (t + 1) % 60 == 0 {
             history.apply_retention(ts).await?;

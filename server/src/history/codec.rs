@@ -441,9 +441,9 @@ impl<const N: usize> Encoder<N> {
         self.to_bytes()
     }
 
-    /// Forgets every point but keeps the buffer: a head refills to about the same size
-    /// every seal, and reusing its bytes spares the allocator a free and a regrowth per
-    /// series (whose holes would otherwise stay resident).
+    /// Forgets every point but keeps the buffer, for an encoder that refills to about the
+    /// same size (a rollup's minutes between seals): reusing its bytes spares the
+    /// allocator a free and a regrowth per series.
     pub fn clear(&mut self) {
         let mut bytes = std::mem::take(&mut self.bits.bytes);
         bytes.clear();

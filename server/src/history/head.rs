@@ -95,14 +95,13 @@ impl Series {
         Ok(out)
     }
 
-    /// After a seal: the head and the late samples are in the database now. The head keeps
-    /// its buffer for the next period; a series that went quiet gives it back.
+    /// After a seal: the head and the late samples are in the database now, and memory
+    /// gives their buffers back. Seals are spread over the period (each series at its own
+    /// step), so at any moment heads are at every stage of refilling: freed buffers are
+    /// taken again at once by heads that grow, and the heads hold half a period's bytes
+    /// on average.
     pub fn sealed(&mut self) {
-        if self.head.is_empty() {
-            self.head = Encoder::default();
-        } else {
-            self.head.clear();
-        }
+        self.head = Encoder::default();
         self.late = Vec::new();
     }
 

@@ -3,9 +3,9 @@
 //! database — raw samples, 1-minute and 1-hour rollups, each tier with its own retention.
 //!
 //! Ingest only queues samples ([`History::append`]); the writer task ([`History::run`])
-//! writes each tick's samples as one log row and appends them to the heads, and every
-//! `block_span` seals the heads into packed blocks (a slice of series per transaction) and
-//! then deletes the log rows they cover. A crash loses at most the tick being written;
+//! writes each tick's samples as one log row and appends them to the heads. A rolling seal
+//! writes each series' head into a packed block once every `block_span`, a share of the
+//! series at each tick, and deletes log rows once every series has them in blocks. A crash loses at most the tick being written;
 //! restart replays the log, skipping what a block already holds.
 //!
 //! Layering: imports config-free pieces of the crate only (`store`, `stats`) and the
@@ -54,8 +54,17 @@ const MAX_PENDING_TICKS: usize = 1_000_000;
 /// window wait for a slice of a large tick, not all of it.
 const APPLY_SLICE: usize = 8_192;
 
-/// Series sealed per step of a seal.
+/// Series sealed per transaction of a seal.
 const SEAL_SLICE: usize = 5_000;
+
+/// Most steps a seal period is cut into.
+const MAX_SEAL_STEPS: u64 = 600;
+
+/// Steps per seal period: one per tick, at most [`MAX_SEAL_STEPS`].
+fn seal_steps(config: &HistoryConfig) -> usize {
+    let per_tick = config.block_span.as_nanos() / config.tick.as_nanos().max(1);
+    per_tick.clamp(1, u128::from(MAX_SEAL_STEPS)) as usize
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryConfig {
@@ -153,6 +162,13 @@ struct Writer {
     /// The newest log row written or replayed. Blocks sealed after it carry `2 × seq`
     /// (late samples `2 × seq + 1`), so block order is write order across restarts.
     last_wal_seq: i64,
+    /// Per seal step, the log row through which its series are in blocks: the rows up to
+    /// the smallest of these are in blocks for every series, and can go.
+    sealed_through: Vec<i64>,
+    /// The step [`History::seal_step`] seals next.
+    next_step: usize,
+    /// The log rows deleted so far.
+    deleted_through: i64,
 }
 
 pub struct History {
@@ -250,13 +266,20 @@ impl History {
             }
         }
 
+        let steps = seal_steps(&config);
         Ok(Arc::new(History {
             db,
             config,
             pending: Mutex::new(Vec::new()),
             in_flight: Mutex::default(),
             state: Mutex::new(state),
-            writer: tokio::sync::Mutex::new(Writer { last_wal_seq }),
+            writer: tokio::sync::Mutex::new(Writer {
+                last_wal_seq,
+                // Until every step has sealed once, the replayed rows are needed.
+                sealed_through: vec![0; steps],
+                next_step: 0,
+                deleted_through: 0,
+            }),
             counters: HistoryCounters::default(),
         }))
     }
@@ -308,12 +331,14 @@ impl History {
         lock(&self.pending).extend(ticks);
     }
 
-    /// The writer: a tick's samples every `tick`, a seal every `block_span`, expired
-    /// blocks deleted every minute. On `stop`, writes what is queued, seals and returns.
+    /// The writer: a tick's samples every `tick`, a step of the rolling seal every
+    /// [`History::seal_step_every`], expired blocks deleted every minute. On `stop`, writes
+    /// what is queued, seals everything and returns.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(self.config.tick.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_seal = Instant::now();
+        let step_every = self.seal_step_every();
+        let mut last_step = Instant::now();
         let mut last_retention: Option<Instant> = None;
         loop {
             tokio::select! {
@@ -323,10 +348,16 @@ impl History {
             if let Err(e) = self.flush_tick().await {
                 tracing::error!(error = ?e, "cannot write history samples");
             }
-            if last_seal.elapsed() >= self.config.block_span {
-                last_seal = Instant::now();
-                if let Err(e) = self.seal().await {
-                    tracing::error!(error = ?e, "cannot seal history blocks");
+            // Steps missed while the writer was busy are caught up, a period at most.
+            let due = (last_step.elapsed().as_nanos() / step_every.as_nanos().max(1))
+                .min(u128::from(MAX_SEAL_STEPS));
+            if due > 0 {
+                last_step = Instant::now();
+                for _ in 0..due {
+                    if let Err(e) = self.seal_step().await {
+                        tracing::error!(error = ?e, "cannot seal history blocks");
+                        break;
+                    }
                 }
             }
             if last_retention.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
@@ -465,41 +496,94 @@ impl History {
         *pending = ticks;
     }
 
-    /// Seals every non-empty head and every completed rollup hour into blocks, a slice of
-    /// series per transaction, then deletes the log rows they cover. Returns the number of
-    /// blocks written.
+    /// How often [`History::seal_step`] runs: a seal period is cut into steps (one per
+    /// tick), and each step seals the series of its own (`series id mod steps`). Every
+    /// series is still sealed once per `block_span`, but never all at once: the heads are
+    /// at every stage of filling at any moment, so their memory is half a period's on
+    /// average instead of a whole period's at the peak, the allocator sees a steady churn
+    /// instead of bursts, and no step holds the writer for long.
+    pub fn seal_step_every(&self) -> Duration {
+        self.config.block_span / seal_steps(&self.config) as u32
+    }
+
+    /// Seals the next step's series (see [`History::seal_step_every`]), then deletes the
+    /// log rows that every series has in blocks. Returns the number of blocks written.
+    pub async fn seal_step(self: &Arc<Self>) -> Result<usize, HistoryError> {
+        let mut writer = self.writer.lock().await;
+        let steps = writer.sealed_through.len();
+        let step = writer.next_step;
+        writer.next_step = (step + 1) % steps;
+        let ids: Vec<i64> = lock(&self.state)
+            .series
+            .keys()
+            .copied()
+            .filter(|id| id.rem_euclid(steps as i64) as usize == step)
+            .collect();
+        let through = writer.last_wal_seq;
+        let count = self.seal_ids(through, ids).await?;
+        writer.sealed_through[step] = through;
+        self.delete_sealed_log(&mut writer).await?;
+        Ok(count)
+    }
+
+    /// Seals every non-empty head and every completed rollup hour into blocks, then
+    /// deletes the log. Returns the number of blocks written.
     pub async fn seal(self: &Arc<Self>) -> Result<usize, HistoryError> {
-        let writer = self.writer.lock().await;
-        let seq = writer.last_wal_seq.saturating_mul(2);
-        let mut ids: Vec<i64> = lock(&self.state).series.keys().copied().collect();
+        let mut writer = self.writer.lock().await;
+        let ids: Vec<i64> = lock(&self.state).series.keys().copied().collect();
+        let through = writer.last_wal_seq;
+        let count = self.seal_ids(through, ids).await?;
+        writer.sealed_through.fill(through);
+        self.delete_sealed_log(&mut writer).await?;
+        Ok(count)
+    }
+
+    /// Seals the series `ids` (their heads, late samples and ready rollup hours) with the
+    /// log written through `through`, a slice of series per transaction. Returns the number
+    /// of blocks written.
+    async fn seal_ids(
+        self: &Arc<Self>,
+        through: i64,
+        mut ids: Vec<i64>,
+    ) -> Result<usize, HistoryError> {
+        let seq = through.saturating_mul(2);
         ids.sort_unstable();
         // A slice of series at a time, each in a transaction of its own: SQLite's write
         // lock is held for a slice's inserts, never for the whole seal (other writers,
         // such as sign-ins, wait milliseconds), and the blocks waiting for the database
-        // stay a few MB. The log rows go last; `open` skips what a crash in between left
+        // stay a few MB. The log rows go later; `open` skips what a crash in between left
         // both in a block and in the log.
-        let mut plan = HashMap::new();
         let (mut count, mut bytes) = (0, 0);
         for slice in ids.chunks(SEAL_SLICE) {
             let this = self.clone();
             let slice = slice.to_vec();
-            let (rows, ready) =
-                tokio::task::spawn_blocking(move || this.blocks_to_seal(&slice, seq)).await??;
+            let (rows, ready, slice) = tokio::task::spawn_blocking(move || {
+                this.blocks_to_seal(&slice, seq)
+                    .map(|(rows, ready)| (rows, ready, slice))
+            })
+            .await??;
             let mut tx = self.db.pool().begin().await?;
             blocks::insert_blocks(&mut tx, &rows).await?;
             tx.commit().await?;
             count += rows.len();
             bytes += rows.iter().map(|r| r.data.len()).sum::<usize>();
-            plan.extend(ready);
+            self.after_seal(&slice, &ready);
         }
-        let mut tx = self.db.pool().begin().await?;
-        blocks::delete_wal_through(&mut tx, writer.last_wal_seq).await?;
-        tx.commit().await?;
-
         HistoryCounters::add(&self.counters.bytes_written, bytes as u64);
         HistoryCounters::add(&self.counters.blocks_sealed, count as u64);
-        self.after_seal(&plan);
         Ok(count)
+    }
+
+    /// Deletes the log rows that every series has in blocks.
+    async fn delete_sealed_log(&self, writer: &mut Writer) -> Result<(), HistoryError> {
+        let through = writer.sealed_through.iter().copied().min().unwrap_or(0);
+        if through > writer.deleted_through {
+            let mut tx = self.db.pool().begin().await?;
+            blocks::delete_wal_through(&mut tx, through).await?;
+            tx.commit().await?;
+            writer.deleted_through = through;
+        }
+        Ok(())
     }
 
     /// The rows a seal writes, and per series how many ready rollup hours they include.
@@ -560,10 +644,13 @@ impl History {
         Ok((rows, plan))
     }
 
-    /// The heads and the ready rollup hours are on disk: memory lets them go.
-    fn after_seal(&self, plan: &HashMap<i64, usize>) {
+    /// The heads and the ready rollup hours of `ids` are on disk: memory lets them go.
+    fn after_seal(&self, ids: &[i64], plan: &HashMap<i64, usize>) {
         let mut state = lock(&self.state);
-        for (id, series) in &mut state.series {
+        for id in ids {
+            let Some(series) = state.series.get_mut(id) else {
+                continue;
+            };
             series.sealed();
             if let Some(&n) = plan.get(id) {
                 series.rollup.drop_ready(n);

@@ -101,8 +101,8 @@ pub enum HistoryError {
     Corrupt(#[from] CodecError),
     #[error("a history log row is corrupt")]
     Wal(#[from] WalError),
-    #[error("history work task failed")]
-    Task(#[from] tokio::task::JoinError),
+    #[error("the history's worker thread failed")]
+    Worker,
 }
 
 /// The writer's own counters (the shared [`Stats`] belongs to the other rooms).
@@ -171,8 +171,49 @@ struct Writer {
     deleted_through: i64,
 }
 
+/// The thread that appends to the heads and cuts them into blocks: one long-lived thread,
+/// so that the heads' buffers are all allocated (and freed, and taken again) in one of
+/// the allocator's arenas. On tokio's blocking pool, whose threads come and go, they were
+/// spread over as many arenas as threads had run, each keeping its own freed memory.
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Worker {
+    fn start() -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("history".into())
+            .spawn(move || {
+                for job in queue {
+                    // A panicking job fails its own call (its answer channel closes); the
+                    // thread goes on with the next.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!("a history job panicked");
+                    }
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `job` on the worker thread and waits for its answer.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HistoryError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(job());
+            }))
+            .map_err(|_| HistoryError::Worker)?;
+        answered.await.map_err(|_| HistoryError::Worker)
+    }
+}
+
 pub struct History {
     db: Db,
+    worker: Worker,
     config: HistoryConfig,
     pending: Mutex<Vec<PendingTick>>,
     /// The tick being written: out of `pending`, not yet in the heads. [`History::recent`]
@@ -268,6 +309,7 @@ impl History {
 
         let steps = seal_steps(&config);
         Ok(Arc::new(History {
+            worker: Worker::start().context("cannot start the history's worker thread")?,
             db,
             config,
             pending: Mutex::new(Vec::new()),
@@ -454,11 +496,13 @@ impl History {
             .collect();
         let this = self.clone();
         let count = samples.len();
-        tokio::task::spawn_blocking(move || this.apply(registrations, samples)).await?;
+        self.worker
+            .run(move || this.apply(registrations, samples))
+            .await?;
         Ok(count)
     }
 
-    /// Appends logged samples to the heads and rollups (CPU work: off the async threads).
+    /// Appends logged samples to the heads and rollups (CPU work: on the worker thread).
     fn apply(&self, registrations: Vec<(i64, String, String)>, samples: Vec<WalSample>) {
         {
             let mut state = lock(&self.state);
@@ -557,11 +601,13 @@ impl History {
         for slice in ids.chunks(SEAL_SLICE) {
             let this = self.clone();
             let slice = slice.to_vec();
-            let (rows, ready, slice) = tokio::task::spawn_blocking(move || {
-                this.blocks_to_seal(&slice, seq)
-                    .map(|(rows, ready)| (rows, ready, slice))
-            })
-            .await??;
+            let (rows, ready, slice) = self
+                .worker
+                .run(move || {
+                    this.blocks_to_seal(&slice, seq)
+                        .map(|(rows, ready)| (rows, ready, slice))
+                })
+                .await??;
             let mut tx = self.db.pool().begin().await?;
             blocks::insert_blocks(&mut tx, &rows).await?;
             tx.commit().await?;

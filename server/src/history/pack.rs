@@ -118,25 +118,35 @@ fn best_k(values: &[u64]) -> u32 {
         count[len] += 1;
         sum[len] += u128::from(u);
     }
+    // Only the lengths that occur (a handful), and no `k` past the longest: from there on
+    // every value costs `1 + k` bits, more at each step. A seal runs this a few times per
+    // column for every series, so it must not walk 64 × 65 buckets each time.
+    let mut lens = [(0u32, 0u128, 0u128); 65];
+    let mut distinct = 0;
+    for len in 0..=64u32 {
+        let n = count[len as usize];
+        if n > 0 {
+            lens[distinct] = (len, u128::from(n), sum[len as usize]);
+            distinct += 1;
+        }
+    }
+    let lens = &lens[..distinct];
     let cost = |k: u32| -> u128 {
         let mut bits = 0u128;
-        for len in 0..=64u32 {
-            let n = u128::from(count[len as usize]);
-            if n == 0 {
-                continue;
-            }
+        for &(len, n, sum) in lens {
             bits += if len <= k {
                 n * (1 + u128::from(k))
             } else if len - k > 5 {
                 // Quotients of at least 2^5 > ESCAPE: escaped.
                 n * (u128::from(ESCAPE) + 7 + u128::from(len))
             } else {
-                (sum[len as usize] >> k) + n * (1 + u128::from(k))
+                (sum >> k) + n * (1 + u128::from(k))
             };
         }
         bits
     };
-    (0..64).min_by_key(|&k| (cost(k), k)).unwrap_or(0)
+    let longest = lens.last().map_or(0, |l| l.0).min(63);
+    (0..=longest).min_by_key(|&k| (cost(k), k)).unwrap_or(0)
 }
 
 fn read_ints(r: &mut BitReader, n: usize, out: &mut Vec<u64>) -> Result<(), CodecError> {
@@ -379,6 +389,40 @@ mod tests {
     use super::super::codec::tests::{same_bits, value};
     use super::*;
     use proptest::prelude::*;
+
+    /// Every `k` from 0 to 63 against every length's bucket, as [`best_k`] once did.
+    fn best_k_of_all(values: &[u64]) -> u32 {
+        let mut count = [0u128; 65];
+        let mut sum = [0u128; 65];
+        for &u in values {
+            count[bit_len(u) as usize] += 1;
+            sum[bit_len(u) as usize] += u128::from(u);
+        }
+        let cost = |k: u32| -> u128 {
+            (0..=64u32)
+                .map(|len| {
+                    let (n, sum) = (count[len as usize], sum[len as usize]);
+                    if len <= k {
+                        n * (1 + u128::from(k))
+                    } else if len - k > 5 {
+                        n * (u128::from(ESCAPE) + 7 + u128::from(len))
+                    } else {
+                        (sum >> k) + n * (1 + u128::from(k))
+                    }
+                })
+                .sum()
+        };
+        (0..64).min_by_key(|&k| (cost(k), k)).unwrap_or(0)
+    }
+
+    proptest! {
+        #[test]
+        fn best_k_picks_what_trying_every_k_picks(
+            values in prop::collection::vec(any::<u64>().prop_map(|u| u >> (u % 64)), 1..300),
+        ) {
+            prop_assert_eq!(best_k(&values), best_k_of_all(&values));
+        }
+    }
 
     proptest! {
         #[test]

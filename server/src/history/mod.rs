@@ -465,10 +465,7 @@ impl History {
         }
 
         let mut tx = self.db.pool().begin().await?;
-        let mut new_ids = Vec::with_capacity(new.len());
-        for &(host, name) in &new {
-            new_ids.push(blocks::insert_series(&mut tx, host, name).await?);
-        }
+        let new_ids = blocks::insert_series(&mut tx, &new).await?;
         let samples: Vec<WalSample> = pending
             .iter()
             .flat_map(|tick| tick.values.iter().map(move |&(_, v)| (tick.ts, v)))

@@ -5,8 +5,9 @@
 //! Ingest only queues samples ([`History::append`]); the writer task ([`History::run`])
 //! writes each tick's samples as one log row and appends them to the heads. A rolling seal
 //! writes each series' head into a packed block once every `block_span`, a share of the
-//! series at each tick, and deletes log rows once every series has them in blocks. A crash loses at most the tick being written;
-//! restart replays the log, skipping what a block already holds.
+//! series at each tick, and deletes log rows once every series has them in blocks. A crash
+//! loses at most the tick being written; restart replays the log, skipping what a block
+//! already holds.
 //!
 //! Layering: imports config-free pieces of the crate only (`store`, `stats`) and the
 //! wire types of `app::history`; `live` imports this module, never the reverse.

@@ -1,7 +1,8 @@
 //! Bytes on disk per stored point: the same generated samples written to Lookout's history
 //! (through `History`, flushed every second and each series sealed every `block_span` by
-//! the server's rolling seal) and to plain SQLite, one row per sample, in two layouts: a rowid table with an
-//! index on (series_id, ts), and a `WITHOUT ROWID` table keyed by (series_id, ts).
+//! the server's rolling seal) and to plain SQLite, one row per sample, in two layouts: a
+//! rowid table with an index on (series_id, ts), and a `WITHOUT ROWID` table keyed by
+//! (series_id, ts).
 
 use crate::{
     mix::{jittered, HostGen, Rng, Style},

@@ -24,6 +24,16 @@ fn tick(values: &[(&str, f64)]) -> BTreeMap<String, f64> {
     values.iter().map(|&(k, v)| (k.to_owned(), v)).collect()
 }
 
+const WAL_ROWS: &str = "SELECT COUNT(*) FROM history_wal";
+const RAW_BLOCKS: &str = "SELECT COUNT(*) FROM history_blocks WHERE tier = 0";
+
+async fn count(h: &History, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(h.db.pool())
+        .await
+        .expect("count runs")
+}
+
 async fn raw(h: &History, host: &str, series: &str, from: i64, to: i64) -> Vec<(i64, f64)> {
     let answer = h
         .query(host, series, from, to, None)
@@ -146,26 +156,22 @@ async fn the_writer_task_seals_every_series_within_a_period_while_it_runs() {
     }
     let stop = CancellationToken::new();
     let writer = tokio::spawn(h.clone().run(stop.clone()));
-    let wal_rows = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM history_wal")
-            .fetch_one(h.db.pool())
-            .await
-            .unwrap()
-    };
-    let raw_blocks = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM history_blocks WHERE tier = 0")
-            .fetch_one(h.db.pool())
-            .await
-            .unwrap()
-    };
     for _ in 0..300 {
-        if raw_blocks().await == 10 && wal_rows().await == 0 {
+        if count(&h, RAW_BLOCKS).await == 10 && count(&h, WAL_ROWS).await == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(raw_blocks().await, 10, "each of the 10 series sealed once");
-    assert_eq!(wal_rows().await, 0, "the log row went once all were sealed");
+    assert_eq!(
+        count(&h, RAW_BLOCKS).await,
+        10,
+        "each of the 10 series sealed once"
+    );
+    assert_eq!(
+        count(&h, WAL_ROWS).await,
+        0,
+        "the log row went once all were sealed"
+    );
     stop.cancel();
     writer.await.unwrap();
 }
@@ -185,12 +191,6 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
         let empty = state.series.values().filter(|s| s.head.is_empty()).count();
         (empty, state.series.len() - empty)
     };
-    let wal_rows = |h: Arc<History>| async move {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM history_wal")
-            .fetch_one(h.db.pool())
-            .await
-            .unwrap()
-    };
     {
         let h = open_in(&dir, config.clone()).await;
         assert_eq!(h.seal_step_every(), Duration::from_secs(1));
@@ -206,7 +206,7 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
             "two of four steps: half the series sealed"
         );
         assert_eq!(
-            wal_rows(h.clone()).await,
+            count(&h, WAL_ROWS).await,
             1,
             "the others still need the log"
         );
@@ -231,16 +231,16 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
     // After the restart every step must seal again before the row can go.
     for _ in 0..3 {
         h.seal_step().await.unwrap();
-        assert_eq!(wal_rows(h.clone()).await, 1);
+        assert_eq!(count(&h, WAL_ROWS).await, 1);
     }
     h.seal_step().await.unwrap();
-    assert_eq!(wal_rows(h.clone()).await, 0);
+    assert_eq!(count(&h, WAL_ROWS).await, 0);
     assert_eq!(heads(&h), (16, 0));
-    let raw_blocks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM history_blocks WHERE tier = 0")
-        .fetch_one(h.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(raw_blocks, 16, "one block per series, none written twice");
+    assert_eq!(
+        count(&h, RAW_BLOCKS).await,
+        16,
+        "one block per series, none written twice"
+    );
     // The minute is on disk (series quiet for a period closed their rollups) or still in
     // memory (those replayed from the log were touched since), once either way.
     for host in &hosts {

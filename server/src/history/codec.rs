@@ -205,8 +205,10 @@ const XOR_REUSE: (u64, u32) = (0b110, 3);
 const XOR_NEW: (u64, u32) = (0b1110, 4);
 const NEW_SCALE: (u64, u32) = (0b1111, 4);
 
-/// What both sides know about one value column after each point.
+/// What both sides know about one value column after each point. Packed to 4-byte
+/// alignment: 20 bytes instead of 24, which a rollup's five columns per series feel.
 #[derive(Debug, Clone, Copy)]
+#[repr(packed(4))]
 pub(super) struct ValueState {
     prev: u64,
     prev_m: i64,
@@ -370,9 +372,9 @@ impl ValueState {
 /// A streaming encoder of points with `N` value columns, timestamps equal or increasing.
 #[derive(Debug, Clone)]
 pub struct Encoder<const N: usize> {
+    /// Starts with the first timestamp, all 64 bits of it.
     bits: BitWriter,
     count: u32,
-    first_ts: i64,
     last_ts: i64,
     last_delta: i64,
     values: [ValueState; N],
@@ -383,7 +385,6 @@ impl<const N: usize> Default for Encoder<N> {
         Self {
             bits: BitWriter::default(),
             count: 0,
-            first_ts: 0,
             last_ts: 0,
             last_delta: 0,
             values: [ValueState::default(); N],
@@ -397,7 +398,6 @@ impl<const N: usize> Encoder<N> {
     pub fn append(&mut self, ts: i64, values: [f64; N]) {
         if self.count == 0 {
             self.bits.write(ts as u64, 64);
-            self.first_ts = ts;
         } else {
             let delta = ts.wrapping_sub(self.last_ts);
             let dod = delta.wrapping_sub(self.last_delta);
@@ -425,7 +425,8 @@ impl<const N: usize> Encoder<N> {
 
     /// The first and last timestamps, if any point was appended.
     pub fn span(&self) -> Option<(i64, i64)> {
-        (self.count > 0).then_some((self.first_ts, self.last_ts))
+        let first = self.bits.bytes.first_chunk::<8>()?;
+        (self.count > 0).then_some((i64::from_be_bytes(*first), self.last_ts))
     }
 
     /// The block so far, readable by [`decode`]; the encoder can go on appending.

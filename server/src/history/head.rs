@@ -9,6 +9,7 @@ use super::{
     pack::decode_samples,
     rollup::{bucket, Rollup},
 };
+use thin_vec::ThinVec;
 
 /// Late samples held per series until the next seal; beyond this they are dropped (and
 /// counted), so a client replaying old data cannot grow memory without bound.
@@ -25,8 +26,9 @@ pub enum Pushed {
 #[derive(Debug, Default)]
 pub struct Series {
     pub head: Encoder<1>,
-    /// Samples older than the head's last, in arrival order.
-    pub late: Vec<(i64, f64)>,
+    /// Samples older than the head's last, in arrival order: nearly always none, so it
+    /// costs one pointer until one comes.
+    pub late: ThinVec<(i64, f64)>,
     pub rollup: Rollup,
     /// Whether a sample arrived since the last seal: a series that stays quiet for a whole
     /// seal period gets its open rollups closed.
@@ -91,7 +93,7 @@ impl Series {
                 out.extend(per_hour(&points, false));
             }
         }
-        out.extend(per_hour(&newest_wins(self.late.clone()), true));
+        out.extend(per_hour(&newest_wins(self.late.to_vec()), true));
         Ok(out)
     }
 
@@ -102,7 +104,7 @@ impl Series {
     /// on average.
     pub fn sealed(&mut self) {
         self.head = Encoder::default();
-        self.late = Vec::new();
+        self.late = ThinVec::new();
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -155,6 +157,14 @@ fn per_hour(points: &[(i64, f64)], late: bool) -> Vec<RawBlock> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_series_fits_in_a_384_byte_allocation() {
+        // Every series is one allocation of this size, hundreds of thousands of them:
+        // past 384 bytes jemalloc's next size classes are 448 and 512.
+        let size = std::mem::size_of::<Series>();
+        assert!(size <= 384, "a series takes {size} bytes");
+    }
 
     #[test]
     fn late_samples_come_back_in_order_and_the_last_write_of_a_timestamp_wins() {

@@ -36,7 +36,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::{Duration, Instant},
 };
@@ -51,7 +51,7 @@ const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// dropped (and counted) rather than growing memory without bound.
 const MAX_PENDING_TICKS: usize = 1_000_000;
 
-/// Samples applied to the heads per hold of the state lock, so that readers of the live
+/// Samples applied to the heads per hold of the series lock, so that readers of the live
 /// window wait for a slice of a large tick, not all of it.
 const APPLY_SLICE: usize = 8_192;
 
@@ -127,35 +127,59 @@ impl HistoryCounters {
     }
 }
 
-/// One host's samples at one timestamp, as queued by ingest.
+/// One host's samples at one timestamp, as queued by ingest: by series id where the series
+/// is registered (16 bytes a sample, no name copied), by name where it is new.
 #[derive(Clone)]
 struct PendingTick {
-    host: String,
+    host: Arc<str>,
     ts: i64,
-    values: Vec<(String, f64)>,
+    known: Vec<(i64, f64)>,
+    new: Vec<(String, f64)>,
 }
 
+impl PendingTick {
+    fn len(&self) -> usize {
+        self.known.len() + self.new.len()
+    }
+}
+
+/// Which id each series name has: read by ingest, so it has a lock of its own, apart from
+/// the series the worker thread holds while it appends and seals.
 #[derive(Default)]
-struct State {
+struct Index {
     /// host → series name → id.
     hosts: HashMap<String, HashMap<String, i64>>,
-    /// Boxed: a map slot then costs a pointer, not a whole series, at every free slot.
-    series: HashMap<i64, Box<Series>>,
 }
 
-impl State {
+impl Index {
     fn id(&self, host: &str, name: &str) -> Option<i64> {
         self.hosts.get(host)?.get(name).copied()
     }
 
     fn register(&mut self, id: i64, host: &str, name: &str) {
+        match self.hosts.get_mut(host) {
+            Some(names) => {
+                names.insert(name.to_owned(), id);
+            }
+            None => {
+                self.hosts
+                    .insert(host.to_owned(), HashMap::from([(name.to_owned(), id)]));
+            }
+        }
+    }
+
+    /// The host's series by id.
+    fn names(&self, host: &str) -> HashMap<i64, String> {
         self.hosts
-            .entry(host.to_owned())
-            .or_default()
-            .insert(name.to_owned(), id);
-        self.series.entry(id).or_default();
+            .get(host)
+            .map(|m| m.iter().map(|(n, &id)| (id, n.clone())).collect())
+            .unwrap_or_default()
     }
 }
+
+/// Series by id. Boxed: a map slot then costs a pointer, not a whole series, at every free
+/// slot.
+type SeriesMap = HashMap<i64, Box<Series>>;
 
 /// What only the writer touches; the async lock around it orders ticks, seals and
 /// removals.
@@ -220,7 +244,9 @@ pub struct History {
     /// The tick being written: out of `pending`, not yet in the heads. [`History::recent`]
     /// reads it too, so the live window has no hole while the writer works.
     in_flight: Mutex<Arc<Vec<PendingTick>>>,
-    state: Mutex<State>,
+    /// Locked before `series` where both are needed, never after.
+    index: RwLock<Index>,
+    series: Mutex<SeriesMap>,
     writer: tokio::sync::Mutex<Writer>,
     counters: HistoryCounters,
 }
@@ -229,6 +255,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not take the history down with it: the data is still sound
     // (every mutation completes before anything can panic).
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn millis(d: Duration) -> i64 {
@@ -243,17 +277,19 @@ impl History {
         _stats: Arc<Stats>,
     ) -> anyhow::Result<Arc<History>> {
         let pool = db.pool().clone();
-        let mut state = State::default();
+        let mut index = Index::default();
+        let mut all = SeriesMap::new();
         for (id, host, name) in blocks::all_series(&pool)
             .await
             .context("cannot load history series")?
         {
-            state.register(id, &host, &name);
+            index.register(id, &host, &name);
+            all.insert(id, Box::default());
         }
 
         let last_minutes = blocks::last_ends(&pool, tier_code(Tier::Minute)).await?;
         let last_raw = blocks::last_ends(&pool, tier_code(Tier::Raw)).await?;
-        for (&id, series) in &mut state.series {
+        for (&id, series) in &mut all {
             let Some(&(last, _)) = last_raw.get(&id) else {
                 continue;
             };
@@ -302,7 +338,7 @@ impl History {
                     continue;
                 }
                 // Series removed since the row was written are skipped.
-                if let Some(series) = state.series.get_mut(&s.series) {
+                if let Some(series) = all.get_mut(&s.series) {
                     series.push(s.ts, s.value);
                 }
             }
@@ -315,7 +351,8 @@ impl History {
             config,
             pending: Mutex::new(Vec::new()),
             in_flight: Mutex::default(),
-            state: Mutex::new(state),
+            index: RwLock::new(index),
+            series: Mutex::new(all),
             writer: tokio::sync::Mutex::new(Writer {
                 last_wal_seq,
                 // Until every step has sealed once, the replayed rows are needed.
@@ -349,29 +386,41 @@ impl History {
 
     /// Queues one host tick for the next write. Never waits on the database.
     pub fn append(&self, host: &str, ts_ms: i64, values: &BTreeMap<String, f64>) {
-        if values.is_empty() {
-            return;
-        }
-        let tick = PendingTick {
-            host: host.to_owned(),
-            ts: ts_ms,
-            values: values.iter().map(|(k, &v)| (k.clone(), v)).collect(),
-        };
-        lock(&self.pending).push(tick);
+        self.queue(host, std::iter::once((ts_ms, values)));
     }
 
     /// Queues several ticks of one host.
     pub fn append_batch(&self, host: &str, ticks: &BTreeMap<i64, BTreeMap<String, f64>>) {
-        let ticks: Vec<PendingTick> = ticks
-            .iter()
-            .filter(|(_, values)| !values.is_empty())
-            .map(|(&ts, values)| PendingTick {
-                host: host.to_owned(),
-                ts,
-                values: values.iter().map(|(k, &v)| (k.clone(), v)).collect(),
-            })
-            .collect();
-        lock(&self.pending).extend(ticks);
+        self.queue(host, ticks.iter().map(|(&ts, values)| (ts, values)));
+    }
+
+    /// Queues ticks by series id, by name for series not registered yet.
+    fn queue<'a>(&self, host: &str, ticks: impl Iterator<Item = (i64, &'a BTreeMap<String, f64>)>) {
+        let host: Arc<str> = host.into();
+        let mut queued = Vec::new();
+        {
+            let index = read(&self.index);
+            let names = index.hosts.get(&*host);
+            for (ts, values) in ticks {
+                if values.is_empty() {
+                    continue;
+                }
+                let mut tick = PendingTick {
+                    host: host.clone(),
+                    ts,
+                    known: Vec::with_capacity(values.len()),
+                    new: Vec::new(),
+                };
+                for (name, &v) in values {
+                    match names.and_then(|n| n.get(name)) {
+                        Some(&id) => tick.known.push((id, v)),
+                        None => tick.new.push((name.clone(), v)),
+                    }
+                }
+                queued.push(tick);
+            }
+        }
+        lock(&self.pending).extend(queued);
     }
 
     /// The writer: a tick's samples every `tick`, a step of the rolling seal every
@@ -444,76 +493,78 @@ impl History {
         writer: &mut Writer,
         pending: &[PendingTick],
     ) -> Result<usize, HistoryError> {
-        // Known ids now; unknown series get a placeholder `-(index in new) - 1`.
+        // Series queued by name: registered since (by an earlier tick), or new here; new
+        // ones get a placeholder `-(index in new) - 1` until the database gives their ids.
         let mut new: Vec<(&str, &str)> = Vec::new();
-        let mut ids: Vec<i64> = Vec::new();
+        let mut named: Vec<i64> = Vec::new();
         {
-            let state = lock(&self.state);
+            let index = read(&self.index);
             let mut new_index: HashMap<(&str, &str), i64> = HashMap::new();
             for tick in pending {
-                for (name, _) in &tick.values {
-                    let id = state.id(&tick.host, name).unwrap_or_else(|| {
+                for (name, _) in &tick.new {
+                    let id = index.id(&tick.host, name).unwrap_or_else(|| {
                         *new_index
-                            .entry((tick.host.as_str(), name.as_str()))
+                            .entry((&*tick.host, name.as_str()))
                             .or_insert_with(|| {
-                                new.push((tick.host.as_str(), name.as_str()));
+                                new.push((&*tick.host, name.as_str()));
                                 -(new.len() as i64)
                             })
                     });
-                    ids.push(id);
+                    named.push(id);
                 }
             }
         }
 
         let mut tx = self.db.pool().begin().await?;
         let new_ids = blocks::insert_series(&mut tx, &new).await?;
-        let samples: Vec<WalSample> = pending
-            .iter()
-            .flat_map(|tick| tick.values.iter().map(move |&(_, v)| (tick.ts, v)))
-            .zip(&ids)
-            .map(|((ts, value), &id)| WalSample {
-                series: if id < 0 {
-                    new_ids[(-id - 1) as usize]
-                } else {
-                    id
-                },
-                ts,
-                value,
-            })
-            .collect();
+        let mut named = named.into_iter().map(|id| {
+            if id < 0 {
+                new_ids[(-id - 1) as usize]
+            } else {
+                id
+            }
+        });
+        let mut samples: Vec<WalSample> =
+            Vec::with_capacity(pending.iter().map(PendingTick::len).sum());
+        for tick in pending {
+            let ts = tick.ts;
+            samples.extend(
+                tick.known
+                    .iter()
+                    .map(|&(series, value)| WalSample { series, ts, value }),
+            );
+            for (&(_, value), series) in tick.new.iter().zip(named.by_ref()) {
+                samples.push(WalSample { series, ts, value });
+            }
+        }
         let row = wal::encode(&samples);
         let seq = blocks::insert_wal(&mut tx, &row).await?;
         tx.commit().await?;
         writer.last_wal_seq = seq;
 
         HistoryCounters::add(&self.counters.bytes_written, row.len() as u64);
-        let registrations: Vec<(i64, String, String)> = new
-            .iter()
-            .zip(&new_ids)
-            .map(|(&(host, name), &id)| (id, host.to_owned(), name.to_owned()))
-            .collect();
+        if !new.is_empty() {
+            let mut index = write(&self.index);
+            let mut series = lock(&self.series);
+            for (&(host, name), &id) in new.iter().zip(&new_ids) {
+                index.register(id, host, name);
+                series.entry(id).or_default();
+            }
+        }
         let this = self.clone();
         let count = samples.len();
-        self.worker
-            .run(move || this.apply(registrations, samples))
-            .await?;
+        self.worker.run(move || this.apply(samples)).await?;
         Ok(count)
     }
 
     /// Appends logged samples to the heads and rollups (CPU work: on the worker thread).
-    fn apply(&self, registrations: Vec<(i64, String, String)>, samples: Vec<WalSample>) {
-        {
-            let mut state = lock(&self.state);
-            for (id, host, name) in &registrations {
-                state.register(*id, host, name);
-            }
-        }
+    fn apply(&self, samples: Vec<WalSample>) {
         let (mut late, mut dropped) = (0u64, 0u64);
         for slice in samples.chunks(APPLY_SLICE) {
-            let mut state = lock(&self.state);
+            let mut all = lock(&self.series);
             for s in slice {
                 // Removed while the tick was written: nothing to keep.
-                if let Some(series) = state.series.get_mut(&s.series) {
+                if let Some(series) = all.get_mut(&s.series) {
                     match series.push(s.ts, s.value) {
                         head::Pushed::Head => {}
                         head::Pushed::Late => late += 1,
@@ -532,7 +583,7 @@ impl History {
         ticks.append(&mut pending);
         if ticks.len() > MAX_PENDING_TICKS {
             let excess = ticks.len() - MAX_PENDING_TICKS;
-            let lost: usize = ticks.drain(..excess).map(|t| t.values.len()).sum();
+            let lost: usize = ticks.drain(..excess).map(|t| t.len()).sum();
             HistoryCounters::add(&self.counters.dropped_samples, lost as u64);
         }
         *pending = ticks;
@@ -555,8 +606,7 @@ impl History {
         let steps = writer.sealed_through.len();
         let step = writer.next_step;
         writer.next_step = (step + 1) % steps;
-        let ids: Vec<i64> = lock(&self.state)
-            .series
+        let ids: Vec<i64> = lock(&self.series)
             .keys()
             .copied()
             .filter(|id| id.rem_euclid(steps as i64) as usize == step)
@@ -572,7 +622,7 @@ impl History {
     /// deletes the log. Returns the number of blocks written.
     pub async fn seal(self: &Arc<Self>) -> Result<usize, HistoryError> {
         let mut writer = self.writer.lock().await;
-        let ids: Vec<i64> = lock(&self.state).series.keys().copied().collect();
+        let ids: Vec<i64> = lock(&self.series).keys().copied().collect();
         let through = writer.last_wal_seq;
         let count = self.seal_ids(through, ids).await?;
         writer.sealed_through.fill(through);
@@ -639,12 +689,12 @@ impl History {
         ids: &[i64],
         seq: i64,
     ) -> Result<(Vec<BlockRow>, HashMap<i64, usize>), CodecError> {
-        let mut state = lock(&self.state);
+        let mut all = lock(&self.series);
         let mut rows = Vec::new();
         let mut plan = HashMap::new();
         for &id in ids {
             // Removed since the ids were taken: nothing to write.
-            let Some(series) = state.series.get_mut(&id) else {
+            let Some(series) = all.get_mut(&id) else {
                 continue;
             };
             // Memory only (the database is not involved): done here, a slice at a time.
@@ -693,9 +743,9 @@ impl History {
 
     /// The heads and the ready rollup hours of `ids` are on disk: memory lets them go.
     fn after_seal(&self, ids: &[i64], plan: &HashMap<i64, usize>) {
-        let mut state = lock(&self.state);
+        let mut all = lock(&self.series);
         for id in ids {
-            let Some(series) = state.series.get_mut(id) else {
+            let Some(series) = all.get_mut(id) else {
                 continue;
             };
             series.sealed();
@@ -723,8 +773,7 @@ impl History {
 
     /// The host's series names, sorted.
     pub async fn series(&self, host: &str) -> Result<Vec<String>, HistoryError> {
-        let state = lock(&self.state);
-        let mut names: Vec<String> = state
+        let mut names: Vec<String> = read(&self.index)
             .hosts
             .get(host)
             .map(|s| s.keys().cloned().collect())
@@ -735,19 +784,20 @@ impl History {
 
     /// Every host with stored series, sorted (those that stopped reporting too).
     pub async fn hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = lock(&self.state).hosts.keys().cloned().collect();
+        let mut hosts: Vec<String> = read(&self.index).hosts.keys().cloned().collect();
         hosts.sort();
         hosts
     }
 
     /// The newest sample's timestamp over the host's series.
     pub fn last_seen(&self, host: &str) -> Option<i64> {
-        let state = lock(&self.state);
-        state
+        let index = read(&self.index);
+        let all = lock(&self.series);
+        index
             .hosts
             .get(host)?
             .values()
-            .filter_map(|id| state.series.get(id)?.last_ts)
+            .filter_map(|id| all.get(id)?.last_ts)
             .max()
     }
 
@@ -765,11 +815,11 @@ impl History {
         // Memory before the database: a seal in between then shows its points twice
         // (merged away), never not at all.
         let (id, memory) = {
-            let state = lock(&self.state);
-            let Some(id) = state.id(host, series) else {
+            let Some(id) = read(&self.index).id(host, series) else {
                 return Ok(None);
             };
-            let Some(s) = state.series.get(&id) else {
+            let all = lock(&self.series);
+            let Some(s) = all.get(&id) else {
                 return Ok(None);
             };
             let memory = match tier {
@@ -823,20 +873,16 @@ impl History {
     ) -> Result<BTreeMap<String, Vec<(i64, f64)>>, HistoryError> {
         // Read against the direction samples move (queue → log → heads → blocks), so a
         // sample moving on while this reads is seen twice (merged away), never not at all.
-        let ours = |t: &&PendingTick| t.host == host && t.ts >= since_ms;
+        let ours = |t: &&PendingTick| &*t.host == host && t.ts >= since_ms;
         let pending: Vec<PendingTick> = lock(&self.pending).iter().filter(ours).cloned().collect();
         let in_flight: Vec<PendingTick> =
             lock(&self.in_flight).iter().filter(ours).cloned().collect();
         let (names, heads) = {
-            let state = lock(&self.state);
-            let names: HashMap<i64, String> = state
-                .hosts
-                .get(host)
-                .map(|m| m.iter().map(|(n, &id)| (id, n.clone())).collect())
-                .unwrap_or_default();
+            let names = read(&self.index).names(host);
+            let all = lock(&self.series);
             let mut heads = Vec::new();
             for (&id, name) in &names {
-                if let Some(series) = state.series.get(&id) {
+                if let Some(series) = all.get(&id) {
                     heads.push((name.clone(), series.unsealed()?));
                 }
             }
@@ -861,7 +907,13 @@ impl History {
         }
         // In write order: the tick being written, then the ones queued after it.
         for tick in in_flight.into_iter().chain(pending) {
-            for (name, v) in tick.values {
+            // A series registered after `names` was read is queued by name.
+            for (id, v) in tick.known {
+                if let Some(name) = names.get(&id) {
+                    out.entry(name.clone()).or_default().push((tick.ts, v));
+                }
+            }
+            for (name, v) in tick.new {
                 out.entry(name).or_default().push((tick.ts, v));
             }
         }
@@ -877,16 +929,16 @@ impl History {
     pub async fn remove_host(&self, host: &str) -> Result<bool, HistoryError> {
         let _writer = self.writer.lock().await;
         // Queued samples of the host would bring it back at the next tick.
-        lock(&self.pending).retain(|t| t.host != host);
+        lock(&self.pending).retain(|t| &*t.host != host);
         let ids = blocks::delete_host(self.db.pool(), host).await?;
-        let mut state = lock(&self.state);
-        let known = state.hosts.remove(host);
+        let known = write(&self.index).hosts.remove(host);
         let had_any = !ids.is_empty() || known.is_some();
+        let mut all = lock(&self.series);
         for id in ids
             .into_iter()
             .chain(known.into_iter().flat_map(|m| m.into_values()))
         {
-            state.series.remove(&id);
+            all.remove(&id);
         }
         Ok(had_any)
     }
@@ -894,9 +946,9 @@ impl History {
     /// Approximate heap held by the in-memory series: heads, late buffers, live-window
     /// chunks, rollups and the name maps.
     pub fn memory_bytes(&self) -> usize {
-        let state = lock(&self.state);
-        let series: usize = state
-            .series
+        let index = read(&self.index);
+        let all = lock(&self.series);
+        let series: usize = all
             .values()
             .map(|s| {
                 std::mem::size_of::<(i64, Box<Series>)>()
@@ -904,7 +956,7 @@ impl History {
                     + s.heap_bytes()
             })
             .sum();
-        let names: usize = state
+        let names: usize = index
             .hosts
             .iter()
             .map(|(host, names)| {
@@ -913,7 +965,7 @@ impl History {
                     + names.keys().map(String::capacity).sum::<usize>()
             })
             .sum();
-        series + names + state.series.capacity() * std::mem::size_of::<u64>()
+        series + names + all.capacity() * std::mem::size_of::<u64>()
     }
 }
 

@@ -13,6 +13,7 @@ use super::{
     codec::{CodecError, Encoder},
     pack::{decode, pack},
 };
+use thin_vec::ThinVec;
 
 pub const MINUTE: i64 = 60_000;
 pub const HOUR: i64 = 3_600_000;
@@ -174,7 +175,9 @@ pub struct Rollup {
     packed: Vec<u8>,
     /// Minutes completed since then.
     minutes: Encoder<5>,
-    ready: Vec<ReadyHour>,
+    /// Hours closed and not yet sealed: empty but for a few minutes an hour, so it costs
+    /// one pointer in between.
+    ready: ThinVec<ReadyHour>,
 }
 
 impl Rollup {
@@ -232,8 +235,6 @@ impl Rollup {
         let Some(hour) = fold(start, &minutes) else {
             return;
         };
-        // One hour is ready at a time unless seals fail: room for exactly one.
-        self.ready.reserve_exact(1);
         self.ready.push(ReadyHour {
             count: points.len(),
             minutes: bytes,
@@ -280,7 +281,7 @@ impl Rollup {
         self.ready.drain(..n.min(self.ready.len()));
         if self.ready.is_empty() {
             // Hours close once an hour: the slot is not worth keeping in between.
-            self.ready = Vec::new();
+            self.ready = ThinVec::new();
         }
     }
 

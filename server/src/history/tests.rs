@@ -187,9 +187,9 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
     let start = bucket(unix_now_ms(), HOUR) - HOUR + 5 * MINUTE;
     let hosts: Vec<String> = (0..8).map(|i| format!("web-{i}")).collect();
     let heads = |h: &History| -> (usize, usize) {
-        let state = lock(&h.state);
-        let empty = state.series.values().filter(|s| s.head.is_empty()).count();
-        (empty, state.series.len() - empty)
+        let all = lock(&h.series);
+        let empty = all.values().filter(|s| s.head.is_empty()).count();
+        (empty, all.len() - empty)
     };
     {
         let h = open_in(&dir, config.clone()).await;
@@ -219,8 +219,8 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
             for host in &hosts {
                 let points = raw(&h, host, "cpu", start, start + MINUTE).await;
                 assert_eq!(points.len(), 60, "{host}: every sample, once");
-                let id = lock(&h.state).id(host, "cpu").unwrap();
-                let minutes = lock(&h.state).series[&id].rollup.minute_points().unwrap();
+                let id = read(&h.index).id(host, "cpu").unwrap();
+                let minutes = lock(&h.series)[&id].rollup.minute_points().unwrap();
                 let counted: f64 = minutes.iter().map(|m| m.count).sum();
                 assert_eq!(counted, 60.0, "{host}: the rollup counts each sample once");
             }
@@ -245,7 +245,7 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
     // memory (those replayed from the log were touched since), once either way.
     for host in &hosts {
         assert_eq!(raw(&h, host, "cpu", start, start + MINUTE).await.len(), 60);
-        let id = lock(&h.state).id(host, "cpu").unwrap();
+        let id = read(&h.index).id(host, "cpu").unwrap();
         let blocks: Vec<Vec<u8>> =
             sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = 1")
                 .bind(id)
@@ -256,7 +256,7 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
         for block in &blocks {
             rollup::decode_into(block, &mut minutes).unwrap();
         }
-        minutes.extend(lock(&h.state).series[&id].rollup.minute_points().unwrap());
+        minutes.extend(lock(&h.series)[&id].rollup.minute_points().unwrap());
         let counted: f64 = minutes.iter().map(|m| m.count).sum();
         assert_eq!(counted, 60.0, "{host}: the minute counts each sample once");
     }
@@ -631,8 +631,7 @@ async fn a_crash_between_the_slices_of_a_seal_neither_loses_nor_counts_twice() {
         // before the other slice and before the log rows are deleted.
         let seq = h.writer.lock().await.last_wal_seq * 2;
         let first: Vec<i64> = {
-            let state = lock(&h.state);
-            state.hosts["web-1"].values().copied().collect()
+            read(&h.index).hosts["web-1"].values().copied().collect()
         };
         let (rows, _) = h.blocks_to_seal(&first, seq).unwrap();
         assert!(!rows.is_empty());
@@ -644,14 +643,14 @@ async fn a_crash_between_the_slices_of_a_seal_neither_loses_nor_counts_twice() {
     for host in ["web-1", "web-2"] {
         let points = raw(&h, host, "cpu", start, start + MINUTE).await;
         assert_eq!(points.len(), 60, "{host}: every sample, once");
-        let id = lock(&h.state).id(host, "cpu").unwrap();
-        let minutes = lock(&h.state).series[&id].rollup.minute_points().unwrap();
+        let id = read(&h.index).id(host, "cpu").unwrap();
+        let minutes = lock(&h.series)[&id].rollup.minute_points().unwrap();
         let counted: f64 = minutes.iter().map(|m| m.count).sum();
         assert_eq!(
             counted, 60.0,
             "{host}: the open hour's rollup counts each sample once"
         );
-        let unsealed = lock(&h.state).series[&id].unsealed().unwrap().len();
+        let unsealed = lock(&h.series)[&id].unsealed().unwrap().len();
         let want = if host == "web-1" { 0 } else { 60 };
         assert_eq!(
             unsealed, want,

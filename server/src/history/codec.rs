@@ -208,7 +208,7 @@ const NEW_SCALE: (u64, u32) = (0b1111, 4);
 /// What both sides know about one value column after each point. Packed to 4-byte
 /// alignment: 20 bytes instead of 24, which a rollup's five columns per series feel.
 #[derive(Debug, Clone, Copy)]
-#[repr(packed(4))]
+#[repr(C, packed(4))]
 pub(super) struct ValueState {
     prev: u64,
     prev_m: i64,

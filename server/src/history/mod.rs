@@ -528,11 +528,11 @@ impl History {
             Vec::with_capacity(pending.iter().map(PendingTick::len).sum());
         for tick in pending {
             let ts = tick.ts;
-            samples.extend(
-                tick.known
-                    .iter()
-                    .map(|&(series, value)| WalSample { series, ts, value }),
-            );
+            samples.extend(tick.known.iter().map(|&(series, value)| WalSample {
+                series,
+                ts,
+                value,
+            }));
             for (&(_, value), series) in tick.new.iter().zip(named.by_ref()) {
                 samples.push(WalSample { series, ts, value });
             }

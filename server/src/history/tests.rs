@@ -599,11 +599,15 @@ async fn the_live_window_includes_samples_not_yet_written_in_order() {
     h.append("web-1", now - 2_000, &tick(&[("x", 2.0)]));
     h.append("web-1", now - 3_000, &tick(&[("x", 1.5)]));
     h.append("web-2", now, &tick(&[("x", 9.0)]));
+    // A series new to the index, queued by name in two ticks: registered once.
+    h.append("web-1", now - 1_000, &tick(&[("y", 7.0)]));
+    h.append("web-1", now, &tick(&[("y", 8.0)]));
     let recent = h.recent("web-1", now - 60_000).await.unwrap();
     assert_eq!(
         recent["x"],
         vec![(now - 3_000, 1.5), (now - 2_000, 2.0), (now, 4.0)]
     );
+    assert_eq!(recent["y"], vec![(now - 1_000, 7.0), (now, 8.0)]);
     assert_eq!(
         h.recent("web-2", now - 60_000).await.unwrap()["x"],
         vec![(now, 9.0)]
@@ -614,6 +618,12 @@ async fn the_live_window_includes_samples_not_yet_written_in_order() {
         h.recent("web-1", now - 60_000).await.unwrap(),
         recent,
         "the same once written"
+    );
+    assert_eq!(h.series("web-1").await.unwrap(), ["x", "y"]);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM history_series").await,
+        3,
+        "web-1 x and y, web-2 x"
     );
 }
 
@@ -630,9 +640,7 @@ async fn a_crash_between_the_slices_of_a_seal_neither_loses_nor_counts_twice() {
         // The first slice of a seal (web-1's series) commits; then the process dies
         // before the other slice and before the log rows are deleted.
         let seq = h.writer.lock().await.last_wal_seq * 2;
-        let first: Vec<i64> = {
-            read(&h.index).hosts["web-1"].values().copied().collect()
-        };
+        let first: Vec<i64> = { read(&h.index).hosts["web-1"].values().copied().collect() };
         let (rows, _) = h.blocks_to_seal(&first, seq).unwrap();
         assert!(!rows.is_empty());
         let mut tx = h.db.pool().begin().await.unwrap();

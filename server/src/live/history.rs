@@ -101,7 +101,8 @@ impl HostHistory {
             let ring = match self.find(name) {
                 Ok(i) => &mut self.series[i].1,
                 Err(i) => {
-                    self.series.insert(i, (name.as_str().into(), Ring::default()));
+                    self.series
+                        .insert(i, (name.as_str().into(), Ring::default()));
                     &mut self.series[i].1
                 }
             };
@@ -159,7 +160,10 @@ impl HostHistory {
     }
 
     pub fn series_names(&self) -> Vec<String> {
-        self.series.iter().map(|(name, _)| name.to_string()).collect()
+        self.series
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect()
     }
 
     pub fn points(&self, name: &str) -> Option<Vec<Point>> {
@@ -238,11 +242,20 @@ mod tests {
     #[test]
     fn series_stay_sorted_whatever_order_their_names_arrive_in() {
         let mut host = HostHistory::default();
-        for (ts, name) in [(1, "net.rx"), (2, "app.queue"), (3, "cpu.total"), (4, "app.queue")] {
+        for (ts, name) in [
+            (1, "net.rx"),
+            (2, "app.queue"),
+            (3, "cpu.total"),
+            (4, "app.queue"),
+        ] {
             host.record(ts, &BTreeMap::from([(name.to_string(), ts as f64)]), 1);
         }
         assert_eq!(host.series_names(), ["app.queue", "cpu.total", "net.rx"]);
-        assert_eq!(host.points("app.queue"), Some(vec![(4, 4.0)]), "a tail of one");
+        assert_eq!(
+            host.points("app.queue"),
+            Some(vec![(4, 4.0)]),
+            "a tail of one"
+        );
         assert_eq!(host.last_value("net.rx"), Some(1.0));
         assert!(host.has_series("cpu.total") && !host.has_series("cpu"));
         assert_eq!(host.newest_ts(), Some(4));

@@ -235,6 +235,8 @@ impl Rollup {
         let Some(hour) = fold(start, &minutes) else {
             return;
         };
+        // One hour is ready at a time unless seals fail: room for exactly one.
+        self.ready.reserve_exact(1);
         self.ready.push(ReadyHour {
             count: points.len(),
             minutes: bytes,

@@ -3,7 +3,7 @@
 //! `from` instead of at the series' first block.
 
 use super::rollup::HOUR;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use std::collections::HashMap;
 
 /// No block's points are this far apart: raw blocks are cut at hour boundaries, a 1m
@@ -115,7 +115,7 @@ pub async fn insert_blocks(conn: &mut SqliteConnection, rows: &[BlockRow]) -> sq
 /// The blocks of one series and tier that may hold points in `[from, to]`, oldest
 /// write first.
 pub async fn overlapping(
-    pool: &SqlitePool,
+    db: impl SqliteExecutor<'_>,
     series_id: i64,
     tier: i64,
     from: i64,
@@ -131,26 +131,28 @@ pub async fn overlapping(
     .bind(from.saturating_sub(MAX_BLOCK_SPAN))
     .bind(to)
     .bind(from)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 
-/// Like [`overlapping`] to the end of time, with each block's last timestamp.
-pub async fn raw_since(
-    pool: &SqlitePool,
+/// Deletes the 1m and 1h blocks of one series that start in `[from, to)`: an hour rolled
+/// up again replaces them.
+pub async fn delete_rollups(
+    conn: &mut SqliteConnection,
     series_id: i64,
     from: i64,
-) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
-    sqlx::query_as(
-        "SELECT end_ts, data FROM history_blocks
-         WHERE series_id = ? AND tier = 0 AND start_ts > ? AND end_ts >= ?
-         ORDER BY seq",
+    to: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM history_blocks
+         WHERE series_id = ? AND tier IN (1, 2) AND start_ts >= ? AND start_ts < ?",
     )
     .bind(series_id)
-    .bind(from.saturating_sub(MAX_BLOCK_SPAN))
     .bind(from)
-    .fetch_all(pool)
-    .await
+    .bind(to)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The raw blocks of every series of `host` that may hold points from `from` on, by

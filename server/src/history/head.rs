@@ -1,13 +1,13 @@
 //! One series in memory: the compressed head of samples not yet sealed, a side buffer of
-//! late samples, and the series' rollups. Sealed blocks live only in the database (the
-//! live window reads them back from there), so memory per series stays near one seal
-//! period of compressed samples.
+//! late samples, and which hours still need rolling up. Sealed blocks and rollups live
+//! only in the database (the live window and the open hour's rollups are read back from
+//! there), so memory per series stays near one seal period of compressed samples.
 
 use super::{
     blocks::MAX_BLOCK_SPAN,
     codec::{CodecError, Encoder},
     pack::decode_samples,
-    rollup::{bucket, Rollup},
+    rollup::{bucket, HOUR},
 };
 use thin_vec::ThinVec;
 
@@ -29,7 +29,8 @@ pub struct Series {
     /// Samples older than the head's last, in arrival order: nearly always none, so it
     /// costs one pointer until one comes.
     pub late: ThinVec<(i64, f64)>,
-    pub rollup: Rollup,
+    /// The start of the oldest hour holding samples that its rollups do not count yet.
+    pub unrolled: Option<i64>,
     /// Whether a sample arrived since the last seal: a series that stays quiet for a whole
     /// seal period gets its open rollups closed.
     pub touched: bool,
@@ -52,7 +53,8 @@ impl Series {
     pub fn push(&mut self, ts: i64, v: f64) -> Pushed {
         self.touched = true;
         self.last_ts = Some(self.last_ts.map_or(ts, |last| last.max(ts)));
-        self.rollup.add(ts, v);
+        let hour = bucket(ts, HOUR);
+        self.unrolled = Some(self.unrolled.map_or(hour, |h| h.min(hour)));
         match self.head.span() {
             Some((_, last)) if ts < last => {
                 if self.late.len() >= MAX_LATE {
@@ -107,10 +109,26 @@ impl Series {
         self.late = ThinVec::new();
     }
 
+    /// Which hours a seal rolls up now: from the oldest one not rolled up to the open
+    /// hour, which is included once the series has been quiet for a whole seal period
+    /// (its last hour should reach disk without waiting for a sample that may never
+    /// come). `None` if no hour is due.
+    pub fn due(&self) -> Option<std::ops::Range<i64>> {
+        let from = self.unrolled?;
+        let open = bucket(self.last_ts?, HOUR);
+        let to = if self.touched { open } else { open + HOUR };
+        (from < to).then_some(from..to)
+    }
+
+    /// The hours of `due` are rolled up: only the open hour, if it is not among them, is
+    /// left.
+    pub fn rolled(&mut self, due: &std::ops::Range<i64>) {
+        let open = self.last_ts.map(|last| bucket(last, HOUR));
+        self.unrolled = open.filter(|&open| open >= due.end);
+    }
+
     pub fn heap_bytes(&self) -> usize {
-        self.head.heap_bytes()
-            + self.late.capacity() * std::mem::size_of::<(i64, f64)>()
-            + self.rollup.heap_bytes()
+        self.head.heap_bytes() + self.late.capacity() * std::mem::size_of::<(i64, f64)>()
     }
 }
 
@@ -159,11 +177,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_series_fits_in_a_384_byte_allocation() {
+    fn a_series_fits_in_a_128_byte_allocation() {
         // Every series is one allocation of this size, hundreds of thousands of them:
-        // past 384 bytes jemalloc's next size classes are 448 and 512.
+        // past 128 bytes jemalloc's next size class is 160.
         let size = std::mem::size_of::<Series>();
-        assert!(size <= 384, "a series takes {size} bytes");
+        assert!(size <= 128, "a series takes {size} bytes");
+    }
+
+    #[test]
+    fn hours_are_due_once_a_later_one_starts_or_the_series_goes_quiet() {
+        let mut s = Series::default();
+        assert_eq!(s.due(), None, "no samples, nothing to roll up");
+        s.push(10, 1.0);
+        s.push(HOUR - 1, 1.0);
+        assert_eq!(s.due(), None, "the hour is still open");
+        s.push(HOUR + 5, 1.0);
+        assert_eq!(s.due(), Some(0..HOUR));
+        s.rolled(&(0..HOUR));
+        assert_eq!(s.unrolled, Some(HOUR), "the open hour is left");
+        assert_eq!(s.due(), None);
+        // A late sample of the hour rolled up: that hour is due again.
+        s.push(20, 2.0);
+        assert_eq!(s.due(), Some(0..HOUR));
+        s.rolled(&(0..HOUR));
+        // Quiet for a seal period: the open hour goes too.
+        s.touched = false;
+        assert_eq!(s.due(), Some(HOUR..2 * HOUR));
+        s.rolled(&(HOUR..2 * HOUR));
+        assert_eq!((s.unrolled, s.due()), (None, None));
     }
 
     #[test]

@@ -270,7 +270,8 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl History {
-    /// Loads series ids, rebuilds the open rollups from the raw blocks, and replays the write-ahead log into the heads.
+    /// Loads series ids, finds the hours not rolled up yet, and replays the write-ahead log
+    /// into the heads.
     pub async fn open(
         db: Db,
         config: HistoryConfig,
@@ -287,30 +288,20 @@ impl History {
             all.insert(id, Box::default());
         }
 
-        let last_minutes = blocks::last_ends(&pool, tier_code(Tier::Minute)).await?;
+        // Hours after the last rolled-up one are rolled up at the next seal; the log's
+        // samples, replayed below, mark their own hours.
+        let last_hours = blocks::last_ends(&pool, tier_code(Tier::Hour)).await?;
         let last_raw = blocks::last_ends(&pool, tier_code(Tier::Raw)).await?;
         for (&id, series) in &mut all {
             let Some(&(last, _)) = last_raw.get(&id) else {
                 continue;
             };
             series.last_ts = Some(last);
-            // Sealed 1m blocks hold whole hours: the open hour starts after the last one.
-            let rollup_from = last_minutes
+            let rolled_to = last_hours
                 .get(&id)
                 .map_or(i64::MIN, |&(end, _)| bucket(end, HOUR).saturating_add(HOUR));
-            if last < rollup_from {
-                continue;
-            }
-            let mut samples = Vec::new();
-            for (_, data) in blocks::raw_since(&pool, id, rollup_from).await? {
-                samples.extend(
-                    decode_samples(&data)
-                        .with_context(|| format!("history block of series {id} is corrupt"))?,
-                );
-            }
-            samples.retain(|&(ts, _)| ts >= rollup_from);
-            for (ts, v) in newest_wins(samples) {
-                series.rollup.add(ts, v);
+            if last >= rolled_to {
+                series.unrolled = Some(rolled_to);
             }
         }
 
@@ -330,7 +321,7 @@ impl History {
                 // A seal commits a slice of series at a time and deletes the log rows it
                 // covered last: a crash in between leaves rows whose samples some series
                 // already have in a block (written as `2 × seal's log seq` or later).
-                // Those are skipped, or their open rollups would count them twice.
+                // Those are skipped, or they would be sealed a second time.
                 if last_raw
                     .get(&s.series)
                     .is_some_and(|&(_, sealed)| sealed >= seq.saturating_mul(2))
@@ -630,9 +621,9 @@ impl History {
         Ok(count)
     }
 
-    /// Seals the series `ids` (their heads, late samples and ready rollup hours) with the
-    /// log written through `through`, a slice of series per transaction. Returns the number
-    /// of blocks written.
+    /// Seals the series `ids` (their heads, late samples and the hours due for rolling
+    /// up) with the log written through `through`, a slice of series per transaction.
+    /// Returns the number of blocks written.
     async fn seal_ids(
         self: &Arc<Self>,
         through: i64,
@@ -649,26 +640,70 @@ impl History {
         for slice in ids.chunks(SEAL_SLICE) {
             let this = self.clone();
             let slice = slice.to_vec();
-            let (rows, ready, slice) = self
+            let (rows, due, slice) = self
                 .worker
                 .run(move || {
                     this.blocks_to_seal(&slice, seq)
-                        .map(|(rows, ready)| (rows, ready, slice))
+                        .map(|(rows, due)| (rows, due, slice))
                 })
                 .await??;
             // A step of quiet series writes nothing: no transaction for it.
-            if !rows.is_empty() {
+            if !rows.is_empty() || !due.is_empty() {
                 let mut tx = self.db.pool().begin().await?;
                 blocks::insert_blocks(&mut tx, &rows).await?;
+                let rolled = self.roll_up(&mut tx, &due, seq).await?;
                 tx.commit().await?;
+                count += rolled.0;
+                bytes += rolled.1;
             }
             count += rows.len();
             bytes += rows.iter().map(|r| r.data.len()).sum::<usize>();
-            self.after_seal(&slice, &ready);
+            self.after_seal(&slice, &due);
         }
         HistoryCounters::add(&self.counters.bytes_written, bytes as u64);
         HistoryCounters::add(&self.counters.blocks_sealed, count as u64);
         Ok(count)
+    }
+
+    /// Rolls up the hours `due` per series from their raw blocks, which hold every sample
+    /// of them now that the heads are in (the same transaction). An hour rolled up before
+    /// is replaced, unless its raw blocks have since gone (retention): then the stored
+    /// rollup, which counts more samples, stays. Returns the blocks and bytes written.
+    async fn roll_up(
+        self: &Arc<Self>,
+        tx: &mut sqlx::SqliteConnection,
+        due: &[(i64, std::ops::Range<i64>)],
+        seq: i64,
+    ) -> Result<(usize, usize), HistoryError> {
+        if due.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut raw = Vec::with_capacity(due.len());
+        for (id, hours) in due {
+            let blocks = blocks::overlapping(
+                &mut *tx,
+                *id,
+                tier_code(Tier::Raw),
+                hours.start,
+                hours.end - 1,
+            )
+            .await?;
+            let stored = blocks::overlapping(
+                &mut *tx,
+                *id,
+                tier_code(Tier::Hour),
+                hours.start,
+                hours.end - 1,
+            )
+            .await?;
+            raw.push((*id, hours.clone(), blocks, stored));
+        }
+        let (rows, replaced) = self.worker.run(move || rollup_rows(raw, seq)).await??;
+        for (id, hour) in replaced {
+            blocks::delete_rollups(&mut *tx, id, hour, hour + HOUR).await?;
+        }
+        blocks::insert_blocks(&mut *tx, &rows).await?;
+        Ok((rows.len(), rows.iter().map(|r| r.data.len()).sum()))
     }
 
     /// Deletes the log rows that every series has in blocks.
@@ -683,25 +718,21 @@ impl History {
         Ok(())
     }
 
-    /// The rows a seal writes, and per series how many ready rollup hours they include.
+    /// The raw rows a seal writes, and per series the hours it rolls up.
+    #[allow(clippy::type_complexity)]
     fn blocks_to_seal(
         &self,
         ids: &[i64],
         seq: i64,
-    ) -> Result<(Vec<BlockRow>, HashMap<i64, usize>), CodecError> {
-        let mut all = lock(&self.series);
+    ) -> Result<(Vec<BlockRow>, Vec<(i64, std::ops::Range<i64>)>), CodecError> {
+        let all = lock(&self.series);
         let mut rows = Vec::new();
-        let mut plan = HashMap::new();
+        let mut due = Vec::new();
         for &id in ids {
             // Removed since the ids were taken: nothing to write.
-            let Some(series) = all.get_mut(&id) else {
+            let Some(series) = all.get(&id) else {
                 continue;
             };
-            // Memory only (the database is not involved): done here, a slice at a time.
-            series.rollup.repack();
-            if !series.touched {
-                series.rollup.close();
-            }
             for b in series.blocks()? {
                 rows.push(BlockRow {
                     series_id: id,
@@ -713,46 +744,25 @@ impl History {
                     data: b.bytes,
                 });
             }
-            let ready = series.rollup.ready();
-            for hour in ready {
-                rows.push(BlockRow {
-                    series_id: id,
-                    tier: tier_code(Tier::Minute),
-                    start_ts: hour.first,
-                    end_ts: hour.last,
-                    seq,
-                    count: hour.count as i64,
-                    data: hour.minutes.clone(),
-                });
-                rows.push(BlockRow {
-                    series_id: id,
-                    tier: tier_code(Tier::Hour),
-                    start_ts: hour.hour.ts,
-                    end_ts: hour.hour.ts,
-                    seq,
-                    count: 1,
-                    data: pack::pack(&[(hour.hour.ts, hour.hour.columns())]),
-                });
-            }
-            if !ready.is_empty() {
-                plan.insert(id, ready.len());
-            }
+            due.extend(series.due().map(|hours| (id, hours)));
         }
-        Ok((rows, plan))
+        Ok((rows, due))
     }
 
-    /// The heads and the ready rollup hours of `ids` are on disk: memory lets them go.
-    fn after_seal(&self, ids: &[i64], plan: &HashMap<i64, usize>) {
+    /// The heads of `ids` are on disk and the hours `due` rolled up: memory lets them go.
+    fn after_seal(&self, ids: &[i64], due: &[(i64, std::ops::Range<i64>)]) {
         let mut all = lock(&self.series);
         for id in ids {
             let Some(series) = all.get_mut(id) else {
                 continue;
             };
             series.sealed();
-            if let Some(&n) = plan.get(id) {
-                series.rollup.drop_ready(n);
-            }
             series.touched = false;
+        }
+        for (id, hours) in due {
+            if let Some(series) = all.get_mut(id) {
+                series.rolled(hours);
+            }
         }
     }
 
@@ -812,45 +822,11 @@ impl History {
     ) -> Result<Option<SeriesHistory>, HistoryError> {
         let step_ms = step.map(|s| millis(s).max(1));
         let tier = query::choose_tier(unix_now_ms(), from_ms, to_ms, step_ms, &self.config);
-        // Memory before the database: a seal in between then shows its points twice
-        // (merged away), never not at all.
-        let (id, memory) = {
-            let Some(id) = read(&self.index).id(host, series) else {
-                return Ok(None);
-            };
-            let all = lock(&self.series);
-            let Some(s) = all.get(&id) else {
-                return Ok(None);
-            };
-            let memory = match tier {
-                Tier::Raw => Points::Raw(s.unsealed()?),
-                Tier::Minute => Points::Rolled(s.rollup.minute_points()?),
-                Tier::Hour => Points::Rolled(s.rollup.hour_points()),
-            };
-            (id, memory)
+        let Some(id) = read(&self.index).id(host, series) else {
+            return Ok(None);
         };
-        let stored =
-            blocks::overlapping(self.db.pool(), id, tier_code(tier), from_ms, to_ms).await?;
-        let in_range = |ts: i64| (from_ms..=to_ms).contains(&ts);
-        let points = match memory {
-            Points::Raw(memory) => {
-                let mut all = Vec::new();
-                for block in &stored {
-                    all.extend(decode_samples(block)?);
-                }
-                all.extend(memory);
-                all.retain(|p| in_range(p.0));
-                Points::Raw(newest_wins(all))
-            }
-            Points::Rolled(memory) => {
-                let mut all: Vec<RollupPoint> = Vec::new();
-                for block in &stored {
-                    rollup::decode_into(block, &mut all)?;
-                }
-                all.extend(memory);
-                all.retain(|p| in_range(p.ts));
-                Points::Rolled(head::newest_wins_by(all, |p| p.ts))
-            }
+        let Some(points) = self.points(id, tier, from_ms, to_ms).await? else {
+            return Ok(None);
         };
         let (step, points) = query::shape(tier, points, step_ms, from_ms, to_ms);
         Ok(Some(SeriesHistory {
@@ -861,6 +837,67 @@ impl History {
             to: to_ms,
             points,
         }))
+    }
+
+    /// One series' points of `tier` over `[from_ms, to_ms]`: stored blocks, and what
+    /// memory adds to them (unsealed samples; the rollups of hours not rolled up yet,
+    /// computed from their raw samples). `None` if the series is gone.
+    async fn points(
+        &self,
+        id: i64,
+        tier: Tier,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<Points>, HistoryError> {
+        // Memory before the database: a seal in between then shows its samples twice
+        // (merged away by timestamp), never not at all.
+        let (unsealed, unrolled) = {
+            let all = lock(&self.series);
+            let Some(s) = all.get(&id) else {
+                return Ok(None);
+            };
+            (s.unsealed()?, s.unrolled)
+        };
+        let in_range = |ts: i64| (from_ms..=to_ms).contains(&ts);
+        let raw_from = match tier {
+            Tier::Raw => Some(from_ms),
+            // Rollups not on disk yet are computed from the raw samples of their hours.
+            Tier::Minute | Tier::Hour => unrolled
+                .filter(|&hour| hour <= to_ms)
+                .map(|hour| hour.max(bucket(from_ms, tier.width_ms()))),
+        };
+        let samples = match raw_from {
+            Some(raw_from) => {
+                let mut all = Vec::new();
+                for block in
+                    &blocks::overlapping(self.db.pool(), id, tier_code(Tier::Raw), raw_from, to_ms)
+                        .await?
+                {
+                    all.extend(decode_samples(block)?);
+                }
+                all.extend(unsealed);
+                all.retain(|p| (raw_from..=to_ms).contains(&p.0));
+                newest_wins(all)
+            }
+            None => Vec::new(),
+        };
+        if tier == Tier::Raw {
+            return Ok(Some(Points::Raw(samples)));
+        }
+        let mut all: Vec<RollupPoint> = Vec::new();
+        for block in
+            &blocks::overlapping(self.db.pool(), id, tier_code(tier), from_ms, to_ms).await?
+        {
+            rollup::decode_into(block, &mut all)?;
+        }
+        // Computed last: they win over an older rollup of the same minute or hour.
+        let rolled = rollup::roll_up(&samples);
+        match tier {
+            Tier::Minute => all.extend(rollup::minute_points(&rolled)),
+            _ => all.extend(rolled.iter().map(|h| h.hour)),
+        }
+        all.retain(|p| in_range(p.ts));
+        Ok(Some(Points::Rolled(head::newest_wins_by(all, |p| p.ts))))
     }
 
     /// Every series of the host from `since_ms` (the live window): sealed blocks from the
@@ -967,6 +1004,66 @@ impl History {
             .sum();
         series + names + all.capacity() * std::mem::size_of::<u64>()
     }
+}
+
+/// What a seal reads to roll up one series: its id, the hours due, their raw blocks and
+/// the hour points already stored for them, blocks in write order.
+type DueHours = (i64, std::ops::Range<i64>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// The 1m and 1h rows of the hours due, and the (series, hour) pairs rolled up before,
+/// whose stored rollups they replace.
+#[allow(clippy::type_complexity)]
+fn rollup_rows(
+    due: Vec<DueHours>,
+    seq: i64,
+) -> Result<(Vec<BlockRow>, Vec<(i64, i64)>), CodecError> {
+    let (mut rows, mut replaced) = (Vec::new(), Vec::new());
+    for (id, hours, raw, stored) in due {
+        let mut samples = Vec::new();
+        for block in &raw {
+            samples.extend(decode_samples(block)?);
+        }
+        samples.retain(|p| hours.contains(&p.0));
+        let mut before = Vec::new();
+        for block in &stored {
+            rollup::decode_into(block, &mut before)?;
+        }
+        for rolled in rollup::roll_up(&newest_wins(samples)) {
+            let hour = rolled.hour.ts;
+            let earlier: Vec<&RollupPoint> = before.iter().filter(|p| p.ts == hour).collect();
+            // Raw blocks deleted since the hour was rolled up: the stored rollup counts
+            // more samples than what is left, and stays.
+            if earlier.iter().any(|p| p.count > rolled.count()) {
+                continue;
+            }
+            if !earlier.is_empty() {
+                replaced.push((id, hour));
+            }
+            let (first, last) = match (rolled.minutes.first(), rolled.minutes.last()) {
+                (Some(first), Some(last)) => (first.ts, last.ts),
+                _ => continue,
+            };
+            rows.push(BlockRow {
+                series_id: id,
+                tier: tier_code(Tier::Minute),
+                start_ts: first,
+                end_ts: last,
+                seq,
+                count: rolled.minutes.len() as i64,
+                data: rollup::pack_points(&rolled.minutes),
+            });
+            rows.push(BlockRow {
+                series_id: id,
+                tier: tier_code(Tier::Hour),
+                start_ts: hour,
+                end_ts: hour,
+                seq,
+                count: 1,
+                data: rollup::pack_points(&[rolled.hour]),
+            });
+        }
+    }
+    Ok((rows, replaced))
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
 //! Rollups: per series, one point per minute and per hour (min, max, average, last and
-//! the number of samples), kept up to date as samples arrive.
+//! the number of samples).
 //!
-//! Completed minutes of the open hour stay in memory, compressed; when the hour completes
-//! they become one 1m block, and the hour's own point one 1h block. Rollups are derived
-//! from raw samples, so after a crash the open hour is rebuilt from the raw blocks and the
-//! write-ahead log instead of being logged a second time.
-//!
-//! A sample older than the open minute (a late sample) is stored raw but not rolled up:
-//! the minute it belongs to may already be compressed or on disk.
+//! An hour is rolled up from its raw samples once it has ended (a sample of a later hour
+//! came, or the series went quiet for a seal period), when the seal that writes its last
+//! samples reads the hour back from the raw blocks: memory holds no rollup state at all,
+//! and a late sample of an hour already rolled up rolls that hour up again. Queries
+//! compute the open hour's points from its raw samples, an hour of them at most.
 
 use super::{
-    codec::{CodecError, Encoder},
+    codec::CodecError,
     pack::{decode, pack},
 };
-use thin_vec::ThinVec;
 
 pub const MINUTE: i64 = 60_000;
 pub const HOUR: i64 = 3_600_000;
@@ -153,179 +150,55 @@ impl Agg {
     }
 }
 
-/// A completed hour waiting for the next seal.
-#[derive(Debug, Clone)]
-pub struct ReadyHour {
-    /// Its minutes, as a 1m block.
-    pub minutes: Vec<u8>,
-    pub first: i64,
-    pub last: i64,
-    pub count: usize,
+/// One hour's rollups: its minutes (a 1m block) and the hour's own point (a 1h block).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourRollup {
+    pub minutes: Vec<RollupPoint>,
     pub hour: RollupPoint,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Rollup {
-    minute: Option<Agg>,
-    /// The open hour's start; its point is folded from its minutes when asked for.
-    hour: Option<i64>,
-    /// Completed minutes of the open hour, packed at each seal ([`Rollup::repack`]): a
-    /// packed minute takes about half the bytes of a streamed one, and an hour of them is
-    /// most of a series' memory.
-    packed: Vec<u8>,
-    /// Minutes completed since then.
-    minutes: Encoder<5>,
-    /// Hours closed and not yet sealed: empty but for a few minutes an hour, so it costs
-    /// one pointer in between.
-    ready: ThinVec<ReadyHour>,
+impl HourRollup {
+    /// The samples the hour rolls up.
+    pub fn count(&self) -> f64 {
+        self.hour.count
+    }
 }
 
-impl Rollup {
-    /// Adds a sample. `false`: it is older than the open minute and was not rolled up.
-    pub fn add(&mut self, ts: i64, v: f64) -> bool {
-        let minute = bucket(ts, MINUTE);
-        let hour = bucket(ts, HOUR);
-        match self.minute {
-            Some(open) if minute < open.start => return false,
-            Some(open) if minute > open.start => self.close_minute(),
-            _ => {}
-        }
-        if self.hour.is_some_and(|open| hour > open) {
-            self.close_hour();
-        }
-        match &mut self.minute {
-            Some(open) => open.add(ts, v),
-            None => self.minute = Some(Agg::new(minute, ts, v)),
-        }
-        self.hour.get_or_insert(hour);
-        true
-    }
+/// The 1m and 1h rollups of `samples`, one per hour they touch. The samples must be in
+/// time order with one per timestamp, as [`super::head::newest_wins`] leaves them.
+pub fn roll_up(samples: &[(i64, f64)]) -> Vec<HourRollup> {
+    samples
+        .chunk_by(|a, b| bucket(a.0, HOUR) == bucket(b.0, HOUR))
+        .filter_map(|hour| {
+            let minutes: Vec<RollupPoint> = hour
+                .chunk_by(|a, b| bucket(a.0, MINUTE) == bucket(b.0, MINUTE))
+                .map(|minute| {
+                    let (&(ts, v), rest) = minute.split_first()?;
+                    let mut agg = Agg::new(bucket(ts, MINUTE), ts, v);
+                    for &(ts, v) in rest {
+                        agg.add(ts, v);
+                    }
+                    Some(agg.point())
+                })
+                .collect::<Option<_>>()?;
+            let hour = fold(bucket(hour[0].0, HOUR), &minutes)?;
+            Some(HourRollup { minutes, hour })
+        })
+        .collect()
+}
 
-    /// Closes the open minute and hour: the series has gone quiet, and its last hour
-    /// should reach disk without waiting for a sample that may never come.
-    pub fn close(&mut self) {
-        self.close_minute();
-        self.close_hour();
-    }
+/// The 1m points of `rolled`, in order.
+pub fn minute_points(rolled: &[HourRollup]) -> Vec<RollupPoint> {
+    rolled
+        .iter()
+        .flat_map(|h| h.minutes.iter().copied())
+        .collect()
+}
 
-    fn close_minute(&mut self) {
-        if let Some(open) = self.minute.take() {
-            let p = open.point();
-            self.minutes.append(p.ts, p.columns());
-        }
-    }
-
-    fn close_hour(&mut self) {
-        let Some(start) = self.hour.take() else {
-            return;
-        };
-        let points = self.open_hour_minutes();
-        self.minutes.clear();
-        // The hour's block goes out in the buffer that held its minutes: closing every
-        // series' hour in one tick allocates nothing new.
-        let mut bytes = std::mem::take(&mut self.packed);
-        let packed = pack(&points);
-        bytes.clear();
-        bytes.reserve_exact(packed.len());
-        bytes.extend_from_slice(&packed);
-        let minutes: Vec<RollupPoint> = points
-            .iter()
-            .map(|&(ts, columns)| RollupPoint::from_columns(ts, columns))
-            .collect();
-        let Some(hour) = fold(start, &minutes) else {
-            return;
-        };
-        // One hour is ready at a time unless seals fail: room for exactly one.
-        self.ready.reserve_exact(1);
-        self.ready.push(ReadyHour {
-            count: points.len(),
-            minutes: bytes,
-            first: minutes[0].ts,
-            last: minutes[minutes.len() - 1].ts,
-            hour,
-        });
-    }
-
-    /// The completed minutes of the open hour, packed and streamed.
-    fn open_hour_minutes(&self) -> Vec<(i64, [f64; 5])> {
-        // Both were written by this process from its own points: they decode.
-        let mut points = if self.packed.is_empty() {
-            Vec::new()
-        } else {
-            decode::<5>(&self.packed).unwrap_or_default()
-        };
-        if !self.minutes.is_empty() {
-            points.extend(decode::<5>(&self.minutes.to_bytes()).unwrap_or_default());
-        }
-        points
-    }
-
-    /// Packs the minutes streamed since the last call together with the earlier ones.
-    pub fn repack(&mut self) {
-        if self.minutes.is_empty() {
-            return;
-        }
-        let points = self.open_hour_minutes();
-        // Into the same buffers: no free and regrowth per series at every seal.
-        let packed = pack(&points);
-        self.packed.clear();
-        self.packed.reserve_exact(packed.len());
-        self.packed.extend_from_slice(&packed);
-        self.minutes.clear();
-    }
-
-    pub fn ready(&self) -> &[ReadyHour] {
-        &self.ready
-    }
-
-    /// Forgets the first `n` ready hours, once they are on disk.
-    pub fn drop_ready(&mut self, n: usize) {
-        self.ready.drain(..n.min(self.ready.len()));
-        if self.ready.is_empty() {
-            // Hours close once an hour: the slot is not worth keeping in between.
-            self.ready = ThinVec::new();
-        }
-    }
-
-    /// Every 1m point held in memory, the open (partial) minute included, oldest first.
-    pub fn minute_points(&self) -> Result<Vec<RollupPoint>, CodecError> {
-        let mut out = Vec::new();
-        for ready in &self.ready {
-            decode_into(&ready.minutes, &mut out)?;
-        }
-        out.extend(
-            self.open_hour_minutes()
-                .into_iter()
-                .map(|(ts, columns)| RollupPoint::from_columns(ts, columns)),
-        );
-        out.extend(self.minute.map(|m| m.point()));
-        Ok(out)
-    }
-
-    /// Every 1h point held in memory, the open (partial) hour included, oldest first.
-    pub fn hour_points(&self) -> Vec<RollupPoint> {
-        let open = self.hour.and_then(|start| {
-            let mut minutes: Vec<RollupPoint> = self
-                .open_hour_minutes()
-                .into_iter()
-                .map(|(ts, columns)| RollupPoint::from_columns(ts, columns))
-                .collect();
-            minutes.extend(self.minute.map(|m| m.point()));
-            fold(start, &minutes)
-        });
-        self.ready.iter().map(|r| r.hour).chain(open).collect()
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.packed.capacity()
-            + self.minutes.heap_bytes()
-            + self.ready.capacity() * std::mem::size_of::<ReadyHour>()
-            + self
-                .ready
-                .iter()
-                .map(|r| r.minutes.capacity())
-                .sum::<usize>()
-    }
+/// A rollup's points as a stored block.
+pub fn pack_points(points: &[RollupPoint]) -> Vec<u8> {
+    let columns: Vec<(i64, [f64; 5])> = points.iter().map(|p| (p.ts, p.columns())).collect();
+    pack(&columns)
 }
 
 /// One hour's point from its minutes (in time order): min, max, last and count as over
@@ -466,42 +339,31 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn rollups_equal_a_naive_fold_over_the_samples(
-            points in samples(),
-            repack_every in 1usize..50,
-        ) {
-            let mut rollup = Rollup::default();
-            for (i, &(ts, v)) in points.iter().enumerate() {
-                prop_assert!(rollup.add(ts, v));
-                // Seals pack the open hour's minutes now and then: nothing may change.
-                if i % repack_every == 0 {
-                    rollup.repack();
-                }
+        fn rollups_equal_a_naive_fold_over_the_samples(points in samples()) {
+            let rolled = roll_up(&points);
+            assert_close(&minute_points(&rolled), &naive(&points, MINUTE));
+            let hours: Vec<RollupPoint> = rolled.iter().map(|h| h.hour).collect();
+            assert_close(&hours, &naive(&points, HOUR));
+            for h in &rolled {
+                prop_assert!(h.minutes.iter().all(|m| bucket(m.ts, HOUR) == h.hour.ts));
             }
-            assert_close(&rollup.minute_points().unwrap(), &naive(&points, MINUTE));
-            assert_close(&rollup.hour_points(), &naive(&points, HOUR));
+            let counted: f64 = rolled.iter().map(HourRollup::count).sum();
+            prop_assert_eq!(counted, points.len() as f64);
+        }
 
-            // The same once everything is closed and moved to ready hours.
-            rollup.close();
-            assert_close(&rollup.minute_points().unwrap(), &naive(&points, MINUTE));
-            assert_close(&rollup.hour_points(), &naive(&points, HOUR));
-            let hours: usize = rollup.ready().iter().map(|r| r.count).sum();
-            prop_assert_eq!(hours, naive(&points, MINUTE).len());
+        #[test]
+        fn a_stored_rollup_decodes_to_its_points(points in samples()) {
+            for h in roll_up(&points) {
+                let mut back = Vec::new();
+                decode_into(&pack_points(&h.minutes), &mut back).unwrap();
+                prop_assert_eq!(&back, &h.minutes);
+            }
         }
     }
 
     #[test]
-    fn a_sample_older_than_the_open_minute_is_not_rolled_up() {
-        let mut rollup = Rollup::default();
-        assert!(rollup.add(2 * MINUTE, 1.0));
-        assert!(!rollup.add(MINUTE, 5.0));
-        assert!(rollup.add(2 * MINUTE + 10, 3.0));
-        let points = rollup.minute_points().unwrap();
-        assert_eq!(points.len(), 1);
-        assert_eq!(
-            (points[0].max, points[0].last, points[0].count),
-            (3.0, 3.0, 2.0)
-        );
+    fn no_samples_no_rollups() {
+        assert!(roll_up(&[]).is_empty());
     }
 
     #[test]

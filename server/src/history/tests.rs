@@ -3,6 +3,7 @@
 
 use super::*;
 use app::history::HistoryPoint;
+use query::Points;
 use rollup::MINUTE;
 use tempfile::TempDir;
 
@@ -46,6 +47,35 @@ async fn raw(h: &History, host: &str, series: &str, from: i64, to: i64) -> Vec<(
         .into_iter()
         .map(|p| (p.ts(), p.value()))
         .collect()
+}
+
+/// The series' 1m points over `[from, to]`, stored and computed, as a query reads them.
+async fn minutes(h: &History, host: &str, series: &str, from: i64, to: i64) -> Vec<RollupPoint> {
+    let id = read(&h.index).id(host, series).expect("series exists");
+    match h
+        .points(id, Tier::Minute, from, to)
+        .await
+        .expect("query runs")
+    {
+        Some(Points::Rolled(points)) => points,
+        _ => panic!("no 1m points"),
+    }
+}
+
+/// The series' 1m points on disk, every block of them.
+async fn stored_minutes(h: &History, host: &str, series: &str) -> Vec<RollupPoint> {
+    let id = read(&h.index).id(host, series).expect("series exists");
+    let blocks: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = 1")
+            .bind(id)
+            .fetch_all(h.db.pool())
+            .await
+            .unwrap();
+    let mut out = Vec::new();
+    for block in &blocks {
+        rollup::decode_into(block, &mut out).unwrap();
+    }
+    out
 }
 
 /// A minute of 1 Hz samples for two series, starting at `start`.
@@ -219,8 +249,7 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
             for host in &hosts {
                 let points = raw(&h, host, "cpu", start, start + MINUTE).await;
                 assert_eq!(points.len(), 60, "{host}: every sample, once");
-                let id = read(&h.index).id(host, "cpu").unwrap();
-                let minutes = lock(&h.series)[&id].rollup.minute_points().unwrap();
+                let minutes = minutes(&h, host, "cpu", start, start + MINUTE).await;
                 let counted: f64 = minutes.iter().map(|m| m.count).sum();
                 assert_eq!(counted, 60.0, "{host}: the rollup counts each sample once");
             }
@@ -241,24 +270,22 @@ async fn the_rolling_seal_keeps_the_log_until_every_step_has_sealed_even_across_
         16,
         "one block per series, none written twice"
     );
-    // The minute is on disk (series quiet for a period closed their rollups) or still in
-    // memory (those replayed from the log were touched since), once either way.
+    // The minute is on disk (series quiet for a period had their hour rolled up) or
+    // computed from the raw samples, once either way.
     for host in &hosts {
         assert_eq!(raw(&h, host, "cpu", start, start + MINUTE).await.len(), 60);
-        let id = read(&h.index).id(host, "cpu").unwrap();
-        let blocks: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = 1")
-                .bind(id)
-                .fetch_all(h.db.pool())
-                .await
-                .unwrap();
-        let mut minutes = Vec::new();
-        for block in &blocks {
-            rollup::decode_into(block, &mut minutes).unwrap();
-        }
-        minutes.extend(lock(&h.series)[&id].rollup.minute_points().unwrap());
-        let counted: f64 = minutes.iter().map(|m| m.count).sum();
+        let counted: f64 = minutes(&h, host, "cpu", start, start + MINUTE)
+            .await
+            .iter()
+            .map(|m| m.count)
+            .sum();
         assert_eq!(counted, 60.0, "{host}: the minute counts each sample once");
+        let stored: f64 = stored_minutes(&h, host, "cpu")
+            .await
+            .iter()
+            .map(|m| m.count)
+            .sum();
+        assert!(stored == 0.0 || stored == 60.0, "{host}: {stored} on disk");
     }
 }
 
@@ -652,8 +679,11 @@ async fn a_crash_between_the_slices_of_a_seal_neither_loses_nor_counts_twice() {
         let points = raw(&h, host, "cpu", start, start + MINUTE).await;
         assert_eq!(points.len(), 60, "{host}: every sample, once");
         let id = read(&h.index).id(host, "cpu").unwrap();
-        let minutes = lock(&h.series)[&id].rollup.minute_points().unwrap();
-        let counted: f64 = minutes.iter().map(|m| m.count).sum();
+        let counted: f64 = minutes(&h, host, "cpu", start, start + MINUTE)
+            .await
+            .iter()
+            .map(|m| m.count)
+            .sum();
         assert_eq!(
             counted, 60.0,
             "{host}: the open hour's rollup counts each sample once"
@@ -671,4 +701,115 @@ async fn a_crash_between_the_slices_of_a_seal_neither_loses_nor_counts_twice() {
         raw(&h, "web-2", "cpu", start, start + MINUTE).await.len(),
         60
     );
+}
+
+/// The series' 1h points on disk, every block of them.
+async fn stored_hours(h: &History, host: &str, series: &str) -> Vec<RollupPoint> {
+    let id = read(&h.index).id(host, series).expect("series exists");
+    let blocks: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = 2")
+            .bind(id)
+            .fetch_all(h.db.pool())
+            .await
+            .unwrap();
+    let mut out = Vec::new();
+    for block in &blocks {
+        rollup::decode_into(block, &mut out).unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_late_sample_rolls_its_hour_up_again_unless_its_raw_samples_are_gone() {
+    let dir = TempDir::new().unwrap();
+    let h = open(&dir).await;
+    let hour = bucket(unix_now_ms(), HOUR) - 2 * HOUR;
+    let write = |samples: &[(i64, f64)]| {
+        for &(ts, v) in samples {
+            h.append("web", ts, &tick(&[("x", v)]));
+        }
+    };
+    // A sample of the next hour makes the first one due.
+    write(&[
+        (hour + MINUTE, 1.0),
+        (hour + 2 * MINUTE, 3.0),
+        (hour + HOUR, 5.0),
+    ]);
+    h.flush_tick().await.unwrap();
+    h.seal().await.unwrap();
+    let hours = stored_hours(&h, "web", "x").await;
+    assert_eq!(hours.len(), 1, "only the hour that ended is on disk");
+    assert_eq!(
+        (hours[0].ts, hours[0].count, hours[0].avg),
+        (hour, 2.0, 2.0)
+    );
+
+    write(&[(hour + 30 * MINUTE, 8.0)]);
+    h.flush_tick().await.unwrap();
+    h.seal().await.unwrap();
+    let hours = stored_hours(&h, "web", "x").await;
+    assert_eq!(hours.len(), 1, "the hour's rollup is replaced, not doubled");
+    assert_eq!(
+        (hours[0].count, hours[0].max, hours[0].last),
+        (3.0, 8.0, 8.0)
+    );
+    let minutes: Vec<(i64, f64)> = stored_minutes(&h, "web", "x")
+        .await
+        .iter()
+        .map(|m| (m.ts, m.count))
+        .collect();
+    assert_eq!(
+        minutes,
+        [
+            (hour + MINUTE, 1.0),
+            (hour + 2 * MINUTE, 1.0),
+            (hour + 30 * MINUTE, 1.0)
+        ]
+    );
+
+    // Retention took the hour's raw samples: a rollup of what is left would count one
+    // sample where the stored one counts three, so the stored one stays.
+    sqlx::query("DELETE FROM history_blocks WHERE tier = 0 AND start_ts < ?")
+        .bind(hour + HOUR)
+        .execute(h.db.pool())
+        .await
+        .unwrap();
+    write(&[(hour + 40 * MINUTE, 9.0)]);
+    h.flush_tick().await.unwrap();
+    h.seal().await.unwrap();
+    let hours = stored_hours(&h, "web", "x").await;
+    assert_eq!(hours.len(), 1);
+    assert_eq!((hours[0].count, hours[0].max), (3.0, 8.0));
+}
+
+#[tokio::test]
+async fn a_quiet_series_has_its_hour_rolled_up_and_again_when_it_speaks_once_more() {
+    let dir = TempDir::new().unwrap();
+    let h = open(&dir).await;
+    let hour = bucket(unix_now_ms(), HOUR);
+    h.append("web", hour + MINUTE, &tick(&[("x", 1.0)]));
+    h.flush_tick().await.unwrap();
+    h.seal().await.unwrap();
+    assert!(
+        stored_hours(&h, "web", "x").await.is_empty(),
+        "a sample came within the period: the hour stays open"
+    );
+    h.seal().await.unwrap();
+    let hours = stored_hours(&h, "web", "x").await;
+    assert_eq!(
+        (hours.len(), hours[0].count),
+        (1, 1.0),
+        "quiet for a period"
+    );
+
+    h.append("web", hour + 2 * MINUTE, &tick(&[("x", 3.0)]));
+    h.flush_tick().await.unwrap();
+    h.seal().await.unwrap();
+    // The open hour's points come from its raw samples meanwhile.
+    let answer = minutes(&h, "web", "x", hour, hour + HOUR).await;
+    assert_eq!(answer.iter().map(|m| m.count).sum::<f64>(), 2.0);
+    h.seal().await.unwrap();
+    let hours = stored_hours(&h, "web", "x").await;
+    assert_eq!((hours.len(), hours[0].count, hours[0].avg), (1, 2.0, 2.0));
+    assert_eq!(stored_minutes(&h, "web", "x").await.len(), 2);
 }

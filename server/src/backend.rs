@@ -56,9 +56,13 @@ impl Backend for ServerBackend {
 
     async fn host_series(
         &self,
-        _principal: &Principal,
+        principal: &Principal,
         host: &str,
     ) -> Result<Option<Vec<String>>, ApiError> {
+        // A host the user may not see is answered as unknown: its name does not leak.
+        if !self.live.sees(&self.live.viewer(principal), host) {
+            return Ok(None);
+        }
         self.live.series_of(host).await.map_err(|e| {
             tracing::error!(error = %e, "cannot list a host's series");
             ApiError::Internal
@@ -67,13 +71,16 @@ impl Backend for ServerBackend {
 
     async fn series_history(
         &self,
-        _principal: &Principal,
+        principal: &Principal,
         host: &str,
         series: &str,
         from_ms: i64,
         to_ms: i64,
         step_secs: Option<u64>,
     ) -> Result<Option<SeriesHistory>, ApiError> {
+        if !self.live.sees(&self.live.viewer(principal), host) {
+            return Ok(None);
+        }
         self.live
             .series_history(host, series, from_ms, to_ms, step_secs)
             .await

@@ -48,13 +48,53 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// List or remove the hosts that have pushed data.
+    /// List, move or remove the hosts that have pushed data.
     Host {
         #[command(flatten)]
         db: DatabaseArgs,
         #[command(subcommand)]
         command: HostCommand,
     },
+    /// Manage groups and their members: a member sees the group's hosts and those of
+    /// every group below it. A running server applies changes within a second.
+    Group {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group, below `--parent` (the root group without it).
+    Add {
+        name: String,
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List groups with their parent, members and number of hosts.
+    List,
+    /// Remove an empty group.
+    Remove { name: String },
+    /// Add or remove members.
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Make a user a member of a group (an owner with `--owner`).
+    Add {
+        group: String,
+        user: String,
+        #[arg(long)]
+        owner: bool,
+    },
+    /// Take a user out of a group; their open pages lose its hosts at once.
+    Remove { group: String, user: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +103,8 @@ pub enum HostCommand {
     List,
     /// Remove a host and all of its stored data; a running server drops it within seconds.
     Remove { name: String },
+    /// Move a host into a group.
+    Move { name: String, group: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +118,10 @@ pub enum TokenCommand {
         /// token binds itself to the first host it writes.
         #[arg(long)]
         host: Option<String>,
+        /// The group: an ingest token's new hosts join it, a read token reads only it and
+        /// the groups below it. The root group without it.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -130,6 +176,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { db, command } => run_user(Config::new(db.database_url), command).await,
         Command::Token { db, command } => run_token(&db.database_url, command).await,
         Command::Host { db, command } => run_host(&db.database_url, command).await,
+        Command::Group { db, command } => run_group(&db.database_url, command).await,
         Command::Agent(args) => crate::agent::run(args).await,
     }
 }
@@ -223,13 +270,20 @@ async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
 async fn run_token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
     let db = Db::connect(database_url).await?;
     match command {
-        TokenCommand::Create { name, scope, host } => {
+        TokenCommand::Create {
+            name,
+            scope,
+            host,
+            group,
+        } => {
             let hosts = host
                 .as_deref()
                 .map(HostBinding::parse)
                 .transpose()?
                 .unwrap_or(HostBinding::Unbound);
-            let token = db.create_token(&name, scope, hosts.clone()).await?;
+            let token = db
+                .create_token_in(&name, scope, hosts.clone(), group.as_deref())
+                .await?;
             match scope {
                 Scope::Ingest => println!(
                     "created ingest token {name} for hosts {hosts}; it is shown only this once:"
@@ -289,6 +343,53 @@ async fn run_host(database_url: &str, command: HostCommand) -> anyhow::Result<()
             db.audit(AuditEvent::HostRemoved, None, None, Some(&name))
                 .await;
             println!("removed host {name} and its data");
+        }
+        HostCommand::Move { name, group } => {
+            db.move_host(&name, &group).await?;
+            println!("moved host {name} to group {group}");
+        }
+    }
+    Ok(())
+}
+
+async fn run_group(database_url: &str, command: GroupCommand) -> anyhow::Result<()> {
+    let db = Db::connect(database_url).await?;
+    match command {
+        GroupCommand::Add { name, parent } => {
+            db.create_group(&name, parent.as_deref()).await?;
+            println!(
+                "created group {name} below {}",
+                parent.as_deref().unwrap_or("root")
+            );
+        }
+        GroupCommand::List => {
+            println!("{:<24} {:<24} {:>5}  members", "group", "parent", "hosts");
+            for g in db.list_groups().await? {
+                println!(
+                    "{:<24} {:<24} {:>5}  {}",
+                    g.name,
+                    g.parent.as_deref().unwrap_or("-"),
+                    g.hosts,
+                    g.members.join(", ")
+                );
+            }
+        }
+        GroupCommand::Remove { name } => {
+            db.remove_group(&name).await?;
+            println!("removed group {name}");
+        }
+        GroupCommand::Member {
+            command: MemberCommand::Add { group, user, owner },
+        } => {
+            db.add_member(&group, &user, owner).await?;
+            let role = if owner { "an owner" } else { "a member" };
+            println!("{user} is {role} of {group}");
+        }
+        GroupCommand::Member {
+            command: MemberCommand::Remove { group, user },
+        } => {
+            db.remove_member(&group, &user).await?;
+            println!("{user} is no longer a member of {group}");
         }
     }
     Ok(())

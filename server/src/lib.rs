@@ -17,6 +17,7 @@ pub mod store;
 pub mod telemetry;
 
 use crate::{
+    access::groups::Access,
     auth::{origin::HostRule, origin::OriginPolicy, password::Hasher, Auth},
     backend::ServerBackend,
     config::Config,
@@ -136,6 +137,9 @@ impl Application {
         } else {
             None
         };
+        let access = Access::load(db.clone())
+            .await
+            .context("cannot read groups and memberships")?;
         let live = Arc::new(Live::new(
             &config.live,
             db.clone(),
@@ -144,6 +148,7 @@ impl Application {
             stats.clone(),
             shutdown.clone(),
             history,
+            access,
         ));
         live.show_stored_hosts()
             .await
@@ -227,6 +232,12 @@ impl Application {
             .history
             .clone()
             .map(|history| tokio::spawn(history.run(history_stop.clone())));
+        tokio::spawn(
+            self.live
+                .access
+                .clone()
+                .watch(SOCKET_CHECK_PERIOD, shutdown.clone()),
+        );
         tokio::spawn(self.live.sockets.clone().watch(
             self.db.clone(),
             SOCKET_CHECK_PERIOD,

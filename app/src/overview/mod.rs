@@ -353,6 +353,10 @@ fn EmptyState(loaded: Memo<bool>, total: Memo<usize>) -> impl IntoView {
                         <code>"lookout agent"</code> " on a machine, or push samples to "
                         <code>"/api/v1/ingest"</code> " with an ingest token."
                     </p>
+                    <p class="muted">
+                        "You see the hosts of your groups and of the groups below them; "
+                        "if you expected some here, ask an admin to add you to a group."
+                    </p>
                 </div>
             }
             .into_any()

@@ -184,7 +184,7 @@ pub async fn tick(args: TickArgs) -> anyhow::Result<()> {
         let at = Instant::now();
         let frame = overview.tick(&hub, start + t as i64 * 1000 + 500);
         ticks.push(at.elapsed());
-        bytes = frame.map_or(0, |f| f.len());
+        bytes = frame.map_or(0, |(text, _)| text.len());
     }
     // The first ticks fill the traces; count the rest.
     let skip = (args.ticks / 6).max(1);

@@ -1,3 +1,4 @@
-//! Who may do what without a browser session: API tokens.
+//! Who may do what: groups and the hosts each reader may see, and API tokens.
 
+pub mod groups;
 pub mod tokens;

@@ -160,6 +160,8 @@ pub enum TokenError {
     Exists(String),
     #[error("no token named {0}")]
     NoSuchToken(String),
+    #[error("no group named {0}")]
+    NoSuchGroup(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -171,6 +173,8 @@ pub enum Check {
         id: i64,
         name: String,
         hosts: HostBinding,
+        /// The token's group (`None`: the root group).
+        group: Option<i64>,
     },
     WrongScope,
     Unknown,
@@ -187,22 +191,43 @@ impl Db {
         scope: Scope,
         hosts: HostBinding,
     ) -> Result<ApiToken, TokenError> {
+        self.create_token_in(name, scope, hosts, None).await
+    }
+
+    /// [`Db::create_token`] for a group: the hosts an ingest token creates join it, and a
+    /// read token reads only it and the groups below it.
+    pub async fn create_token_in(
+        &self,
+        name: &str,
+        scope: Scope,
+        hosts: HostBinding,
+        group: Option<&str>,
+    ) -> Result<ApiToken, TokenError> {
         if !app::live::is_valid_name(name) {
             return Err(TokenError::BadName);
         }
         if scope == Scope::Read && hosts != HostBinding::Unbound {
             return Err(TokenError::HostOnReadToken);
         }
+        let group_id = match group {
+            Some(group) => Some(
+                self.group_named(group)
+                    .await
+                    .map_err(|_| TokenError::NoSuchGroup(group.to_string()))?,
+            ),
+            None => None,
+        };
         let token = ApiToken::generate();
         let done = sqlx::query(
-            "INSERT INTO api_tokens (name, token_hash, scope, host_pattern, created_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO api_tokens (name, token_hash, scope, host_pattern, created_at, group_id) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(token.hash())
         .bind(scope.as_str())
         .bind(hosts.as_column())
         .bind(unix_now())
+        .bind(group_id)
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 0 {
@@ -212,7 +237,10 @@ impl Db {
             AuditEvent::TokenCreated,
             None,
             None,
-            Some(&format!("{name} ({scope}, hosts {hosts})")),
+            Some(&format!(
+                "{name} ({scope}, hosts {hosts}, group {})",
+                group.unwrap_or("root")
+            )),
         )
         .await;
         Ok(token)
@@ -259,7 +287,7 @@ impl Db {
         // A read, not a write: a busy fleet checks a token a thousand times a second, and
         // must not queue behind the history writer for SQLite's one write lock.
         let row = sqlx::query(
-            "SELECT id, name, scope, host_pattern, last_used_at FROM api_tokens \
+            "SELECT id, name, scope, host_pattern, last_used_at, group_id FROM api_tokens \
              WHERE token_hash = ?",
         )
         .bind(token.hash())
@@ -293,6 +321,7 @@ impl Db {
                 id,
                 name: row.try_get("name")?,
                 hosts: HostBinding::from_column(row.try_get("host_pattern")?),
+                group: row.try_get("group_id")?,
             })
         } else {
             Ok(Check::WrongScope)

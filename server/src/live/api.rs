@@ -8,7 +8,10 @@ use super::{
 };
 use crate::store::unix_now_ms;
 use crate::{
-    access::tokens::{ApiToken, Check, Scope},
+    access::{
+        groups::Viewer,
+        tokens::{ApiToken, Check, Scope},
+    },
     auth::{client::client_ip, Auth},
 };
 use app::{
@@ -143,10 +146,22 @@ pub async fn ingest(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// Proof that the request may read data: a signed-in session, a `read` token, or HTTP
+/// Proof that the request may read data (a signed-in session, a `read` token, or HTTP
 /// Basic where [`OriginPolicy::allows_basic_auth`](crate::auth::origin::OriginPolicy)
-/// says nothing can listen in.
-pub struct Reader;
+/// says nothing can listen in), and which hosts it may read.
+pub struct Reader(Viewer);
+
+impl Reader {
+    /// 404 for a host the reader may not see, as for one that does not exist: names of
+    /// other groups' hosts do not leak.
+    fn check(&self, live: &Live, host: &str) -> Result<(), ApiError> {
+        if live.sees(&self.0, host) {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(host.to_string()))
+        }
+    }
+}
 
 impl<S> FromRequestParts<S> for Reader
 where
@@ -157,13 +172,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if parts.extensions.get::<Principal>().is_some() {
-            return Ok(Self);
-        }
         let live = Arc::<Live>::from_ref(state);
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Self(live.viewer(principal)));
+        }
         if let Some(token) = bearer(&parts.headers) {
             return match live.db.check_token(&token, Scope::Read).await {
-                Ok(Check::Allowed { .. }) => Ok(Self),
+                Ok(Check::Allowed { group, .. }) => Ok(Self(live.access.forest().token(group))),
                 Ok(Check::WrongScope) => Err(ApiError::Forbidden(
                     "this token's scope does not allow that".into(),
                 )),
@@ -192,7 +207,7 @@ where
                     .check_password(Username::parse(user).ok(), password, ip)
                     .await
                 {
-                    Ok(_) => Ok(Self),
+                    Ok(checked) => Ok(Self(live.viewer(&checked.principal))),
                     Err(_) => Err(ApiError::Unauthorized),
                 }
             }
@@ -205,16 +220,17 @@ where
 }
 
 /// Every host: those reporting now and those known from storage that stopped.
-pub async fn hosts(State(live): State<Arc<Live>>, _: Reader) -> impl IntoResponse {
-    Json(json!({ "hosts": live.hosts() }))
+pub async fn hosts(State(live): State<Arc<Live>>, reader: Reader) -> impl IntoResponse {
+    Json(json!({ "hosts": live.hosts_for(&reader.0) }))
 }
 
 /// `GET /api/v1/hosts/{name}/series`.
 pub async fn series(
     State(live): State<Arc<Live>>,
-    _: Reader,
+    reader: Reader,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    reader.check(&live, &name)?;
     let series = live
         .series_of(&name)
         .await
@@ -300,10 +316,11 @@ fn instant(raw: &str) -> Result<i64, String> {
 /// `GET /api/v1/hosts/{name}/series/{series}?from=&to=&step=`.
 pub async fn series_history(
     State(live): State<Arc<Live>>,
-    _: Reader,
+    reader: Reader,
     Path((name, series)): Path<(String, String)>,
     Query(params): Query<RangeParams>,
 ) -> Result<impl IntoResponse, ApiError> {
+    reader.check(&live, &name)?;
     let range = TimeRange::parse(&params, unix_now_ms()).map_err(|reason| {
         tracing::info!(%reason, "history query refused");
         ApiError::BadRequest(reason)
@@ -321,9 +338,10 @@ pub async fn series_history(
 
 pub async fn latest(
     State(live): State<Arc<Live>>,
-    _: Reader,
+    reader: Reader,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    reader.check(&live, &name)?;
     let (ts, values) = live
         .hub
         .latest(&name)

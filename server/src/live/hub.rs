@@ -3,7 +3,7 @@
 
 use super::history::HostHistory;
 use crate::{history::History, stats::Stats, store::unix_now_ms};
-use app::live::{Point, ServerMessage};
+use app::live::{OverviewRow, Point, ServerMessage};
 use axum::extract::ws::Utf8Bytes;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -18,8 +18,8 @@ use tokio::sync::broadcast;
 /// Who a frame is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Topic {
-    /// Every socket (the list of hosts changed).
-    All,
+    /// Every socket (the list of hosts changed; each socket tells its own share).
+    Hosts,
     /// Sockets subscribed to this host's series.
     Host(Arc<str>),
     /// Sockets subscribed to the overview.
@@ -30,7 +30,19 @@ pub enum Topic {
 #[derive(Clone, Debug)]
 pub struct Frame {
     pub topic: Topic,
+    /// The frame for a socket that may see every host.
     pub text: Utf8Bytes,
+    /// An overview tick's rows, for sockets that may see only some hosts: they encode
+    /// their own share.
+    pub rows: Option<Arc<OverviewRows>>,
+}
+
+/// The changed rows of one overview tick.
+#[derive(Debug)]
+pub struct OverviewRows {
+    pub now: i64,
+    pub rows: Vec<OverviewRow>,
+    pub removed: Vec<String>,
 }
 
 /// A batch that would take a host over `--max-series-per-host`.
@@ -301,10 +313,11 @@ impl Hub {
 
     fn send_hosts(&self) {
         let _ = self.tx.send(Frame {
-            topic: Topic::All,
+            topic: Topic::Hosts,
             text: encode(&ServerMessage::Hosts {
                 hosts: self.hosts(),
             }),
+            rows: None,
         });
     }
 
@@ -331,7 +344,20 @@ impl Hub {
     /// Sends an encoded frame to the sockets of `topic`.
     pub fn send(&self, topic: Topic, text: Utf8Bytes) {
         // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(Frame { topic, text });
+        let _ = self.tx.send(Frame {
+            topic,
+            text,
+            rows: None,
+        });
+    }
+
+    /// An overview tick: encoded for sockets that see everything, and its rows.
+    pub fn send_overview(&self, text: Utf8Bytes, rows: OverviewRows) {
+        let _ = self.tx.send(Frame {
+            topic: Topic::Overview,
+            text,
+            rows: Some(Arc::new(rows)),
+        });
     }
 
     /// The overview trace's points of `host` newer than `after`, oldest first.
@@ -417,7 +443,7 @@ mod tests {
         let (mut a, mut b) = (hub.subscribe(), hub.subscribe());
         hub.publish("web-1", 1_000, BTreeMap::from([("cpu.total".into(), 12.5)]));
         let (hosts_a, hosts_b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
-        assert!(hosts_a.topic == Topic::All && hosts_b.topic == Topic::All);
+        assert!(hosts_a.topic == Topic::Hosts && hosts_b.topic == Topic::Hosts);
         let (fa, fb) = (a.recv().await.unwrap(), b.recv().await.unwrap());
         assert_eq!(
             fa.text.as_str(),
@@ -448,7 +474,7 @@ mod tests {
             .map(|ts| (ts, BTreeMap::from([("x".into(), ts as f64)])))
             .collect();
         hub.publish_batch("web-1", ticks).await.unwrap();
-        assert_eq!(rx.recv().await.unwrap().topic, Topic::All); // `hosts`: a new host
+        assert_eq!(rx.recv().await.unwrap().topic, Topic::Hosts); // `hosts`: a new host
         let frame = rx.recv().await.unwrap();
         assert!(frame
             .text

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     access::tokens::{ApiToken, Check, HostBinding, Scope, TokenError},
-    store::{hosts::HostRecord, Db},
+    store::{groups::ROOT_GROUP, hosts::HostRecord, Db},
 };
 use app::live::is_valid_name;
 use serde::{Deserialize, Serialize};
@@ -160,14 +160,19 @@ impl From<sqlx::Error> for IngestError {
 pub struct Grant {
     token_id: i64,
     hosts: HostBinding,
+    /// The token's group, which the hosts it creates join.
+    group: Option<i64>,
 }
 
 /// Checks an ingest token (before anything of the body is read).
 pub async fn authorize(db: &Db, token: &ApiToken) -> Result<Grant, IngestError> {
     match db.check_token(token, Scope::Ingest).await? {
-        Check::Allowed { id, hosts, .. } => Ok(Grant {
+        Check::Allowed {
+            id, hosts, group, ..
+        } => Ok(Grant {
             token_id: id,
             hosts,
+            group,
         }),
         Check::WrongScope => Err(IngestError::WrongScope),
         Check::Unknown => Err(IngestError::Unauthorized),
@@ -200,6 +205,13 @@ pub async fn ingest(live: &Live, grant: Grant, body: &[u8]) -> Result<Accepted, 
             .then_some(live.config.max_hosts_per_token);
         if live.db.record_host(&host, grant.token_id, cap).await? == HostRecord::TokenFull {
             return Err(IngestError::HostCap(live.config.max_hosts_per_token));
+        }
+        // A new host of a group: its members see it from its first samples on, not only
+        // after the next poll of the access version.
+        if grant.group.is_some() && live.access.forest().group_of(&host) == ROOT_GROUP {
+            if let Err(e) = live.access.refresh().await {
+                tracing::warn!(error = %e, "cannot reload groups after a new host");
+            }
         }
     }
     let accepted = ticks.values().map(|values| values.len()).sum();

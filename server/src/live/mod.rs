@@ -11,14 +11,18 @@ pub mod sampler;
 pub mod socket;
 
 use crate::{
+    access::groups::{Access, Viewer},
     auth::origin::OriginPolicy,
     config::LiveConfig,
     history::History,
     stats::Stats,
     store::{tick_ms, unix_now, unix_now_ms, Db},
 };
-use app::history::{HistoryPoint, SeriesHistory, Tier};
-use hub::{Hub, SeriesCapExceeded, Ticks, Topic};
+use app::{
+    auth::Principal,
+    history::{HistoryPoint, SeriesHistory, Tier},
+};
+use hub::{Hub, SeriesCapExceeded, Ticks};
 use overview::Overview;
 use registry::Sockets;
 use sampler::Sampler;
@@ -43,6 +47,8 @@ pub struct Live {
     /// row (this server's own host under an earlier `--host-name`) is left alone.
     stored_hosts: std::sync::Mutex<std::collections::BTreeSet<String>>,
     pub sockets: Arc<Sockets>,
+    /// Which hosts each reader may see.
+    pub access: Arc<Access>,
     pub origin: Arc<OriginPolicy>,
     pub stop: CancellationToken,
     pub config: LiveConfig,
@@ -52,6 +58,8 @@ pub struct Live {
 }
 
 impl Live {
+    // Each argument is one of the server's shared services, made once in `Application::build`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &LiveConfig,
         db: Db,
@@ -60,6 +68,7 @@ impl Live {
         stats: Arc<Stats>,
         stop: CancellationToken,
         history: Option<Arc<History>>,
+        access: Arc<Access>,
     ) -> Self {
         let mut hub = Hub::new(
             config.history_len(),
@@ -76,6 +85,7 @@ impl Live {
         }
         Self {
             history,
+            access,
             stored_hosts: Default::default(),
             hub,
             overview: Overview::new(config.thresholds),
@@ -112,8 +122,8 @@ impl Live {
             tokio::select! {
                 _ = self.stop.cancelled() => return,
                 _ = tick.tick() => {
-                    if let Some(text) = self.overview.tick(&self.hub, unix_now_ms()) {
-                        self.hub.send(Topic::Overview, text);
+                    if let Some((text, rows)) = self.overview.tick(&self.hub, unix_now_ms()) {
+                        self.hub.send_overview(text, rows);
                     }
                 }
                 _ = removal_check.tick() => {
@@ -248,6 +258,20 @@ impl Live {
             self.overview.hosts().into_iter().collect();
         hosts.extend(self.hub.hosts());
         hosts.into_iter().collect()
+    }
+
+    /// What a signed-in user may see, as of now.
+    pub fn viewer(&self, principal: &Principal) -> Viewer {
+        self.access.forest().user(principal.user_id, principal.role)
+    }
+
+    pub fn sees(&self, viewer: &Viewer, host: &str) -> bool {
+        viewer.sees(&self.access.forest(), host)
+    }
+
+    /// The hosts a viewer may see: those reporting now and those known from storage.
+    pub fn hosts_for(&self, viewer: &Viewer) -> Vec<String> {
+        viewer.filter(&self.access.forest(), self.hosts())
     }
 
     /// The series of `host`, sorted; `None` for an unknown host.

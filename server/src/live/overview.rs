@@ -2,7 +2,10 @@
 //! tick the rows of the hosts that sent samples are brought up to date and sent as one
 //! `overview` frame holding only those rows, encoded once for every subscribed socket.
 
-use super::{history::TRACE_LEN, hub::Hub};
+use super::{
+    history::TRACE_LEN,
+    hub::{Hub, OverviewRows},
+};
 use app::live::{OverviewRow, ServerMessage, StatusThresholds};
 use axum::extract::ws::Utf8Bytes;
 use std::{
@@ -94,6 +97,27 @@ fn encode(message: &ServerMessage) -> Utf8Bytes {
     serde_json::to_string(message).unwrap_or_default().into()
 }
 
+/// A tick's frame of changed rows, and the rows again.
+pub fn changed_frame(
+    now: i64,
+    rows: Vec<OverviewRow>,
+    removed: Vec<String>,
+) -> (Utf8Bytes, OverviewRows) {
+    let message = ServerMessage::Overview {
+        now,
+        full: false,
+        rows,
+        removed,
+        thresholds: None,
+    };
+    let text = encode(&message);
+    let (rows, removed) = match message {
+        ServerMessage::Overview { rows, removed, .. } => (rows, removed),
+        _ => (Vec::new(), Vec::new()),
+    };
+    (text, OverviewRows { now, rows, removed })
+}
+
 #[derive(Debug)]
 pub struct Overview {
     rows: Mutex<BTreeMap<String, Row>>,
@@ -151,8 +175,8 @@ impl Overview {
     }
 
     /// Brings the rows of the hosts that sent samples up to date; the frame of the changed
-    /// rows, or `None` when nothing changed.
-    pub fn tick(&self, hub: &Hub, now: i64) -> Option<Utf8Bytes> {
+    /// rows and the rows themselves, or `None` when nothing changed.
+    pub fn tick(&self, hub: &Hub, now: i64) -> Option<(Utf8Bytes, OverviewRows)> {
         let changed = hub.take_changed();
         let removed: Vec<String> =
             std::mem::take(&mut *self.removed.lock().unwrap_or_else(|e| e.into_inner()))
@@ -176,13 +200,29 @@ impl Overview {
             }
         }
         *self.full.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        Some(encode(&ServerMessage::Overview {
+        Some(changed_frame(now, out, removed))
+    }
+
+    /// The full table of the hosts `sees` allows, and their names: for a socket that may
+    /// see only some hosts (encoded for it alone).
+    pub fn full_frame_of(&self, now: i64, sees: impl Fn(&str) -> bool) -> (Utf8Bytes, Vec<String>) {
+        let rows: Vec<OverviewRow> = self
+            .rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(host, _)| sees(host))
+            .map(|(host, row)| row.to_wire(host, row.trace.iter().copied().collect()))
+            .collect();
+        let hosts = rows.iter().map(|r| r.host.clone()).collect();
+        let text = encode(&ServerMessage::Overview {
             now,
-            full: false,
-            rows: out,
-            removed,
-            thresholds: None,
-        }))
+            full: true,
+            rows,
+            removed: Vec::new(),
+            thresholds: Some(self.thresholds),
+        });
+        (text, hosts)
     }
 
     /// Every row with its whole trace, encoded once per tick however many sockets ask.
@@ -242,14 +282,14 @@ mod tests {
         let overview = Overview::new(T);
         hub.publish("a", 1_000, values(10.04));
         hub.publish("b", 1_000, values(20.0));
-        let (full, rows, _) = overview_message(&overview.tick(&hub, 1_500).unwrap());
+        let (full, rows, _) = overview_message(&overview.tick(&hub, 1_500).unwrap().0);
         assert!(!full);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].cpu, Some(10.0), "rounded to tenths");
         assert_eq!(rows[0].trace, vec![10.0]);
 
         hub.publish("b", 2_000, values(25.0));
-        let (_, rows, _) = overview_message(&overview.tick(&hub, 2_500).unwrap());
+        let (_, rows, _) = overview_message(&overview.tick(&hub, 2_500).unwrap().0);
         assert_eq!(rows.len(), 1, "only b changed");
         assert_eq!((rows[0].host.as_str(), rows[0].last_seen), ("b", 2_000));
         assert_eq!(rows[0].trace, vec![25.0], "only the new value");
@@ -271,7 +311,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[1].host.as_str(), rows[1].last_seen), ("quiet", 500));
         overview.remove("quiet");
-        let (_, rows, removed) = overview_message(&overview.tick(&hub, 2_000).unwrap());
+        let (_, rows, removed) = overview_message(&overview.tick(&hub, 2_000).unwrap().0);
         assert!(rows.is_empty());
         assert_eq!(removed, vec!["quiet".to_string()]);
         let (_, rows, _) = overview_message(&overview.full_frame(2_000));
@@ -287,7 +327,7 @@ mod tests {
             .map(|i| (1_000 * i, BTreeMap::from([("cpu.total".into(), i as f64)])))
             .collect();
         hub.publish_batch("batchy", ticks).await.unwrap();
-        let (_, rows, _) = overview_message(&overview.tick(&hub, 31_000).unwrap());
+        let (_, rows, _) = overview_message(&overview.tick(&hub, 31_000).unwrap().0);
         assert_eq!(rows[0].trace.len(), 31);
         let (_, rows, _) = overview_message(&overview.full_frame(31_000));
         assert_eq!(rows[0].trace.first(), Some(&0.0));

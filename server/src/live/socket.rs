@@ -7,12 +7,13 @@
 //! queues the goodbye, gives the writer a moment, then drops the connection.
 
 use super::{
-    hub::{Frame, Topic},
+    hub::{Frame, OverviewRows, Topic},
     registry::CapExceeded,
     registry::Registration,
     Live,
 };
 use crate::{
+    access::groups::{Forest, Viewer},
     auth::client::{counted, ClientAddr},
     stats::Stats,
     store::{
@@ -23,7 +24,7 @@ use crate::{
 use app::{
     auth::Principal,
     live::{
-        close_code, ByeReason, ClientMessage, ServerMessage, MAX_CLIENT_FRAME_BYTES,
+        close_code, ByeReason, ClientMessage, OverviewRow, ServerMessage, MAX_CLIENT_FRAME_BYTES,
         MAX_SUBSCRIBE_HOSTS,
     },
 };
@@ -166,6 +167,141 @@ fn is_too_big(err: &axum::Error) -> bool {
     false
 }
 
+/// What one socket may see, and what it has shown: every frame passes through here, so
+/// a host outside the viewer's groups never reaches the socket, and a change of groups
+/// or memberships narrows or widens it at once.
+struct Sight {
+    user_id: i64,
+    role: app::auth::Role,
+    forest: Arc<Forest>,
+    viewer: Viewer,
+    /// The host list last sent.
+    hosts: Vec<String>,
+    /// Hosts whose series the socket streams.
+    subscribed: HashSet<String>,
+    /// Whether it shows the overview, and (for a viewer of some hosts) the rows shown.
+    overview: bool,
+    rows: HashSet<String>,
+}
+
+impl Sight {
+    fn new(live: &Live, principal: &Principal) -> Self {
+        let forest = live.access.forest();
+        let viewer = forest.user(principal.user_id, principal.role);
+        let hosts = viewer.filter(&forest, live.hub.hosts());
+        Self {
+            user_id: principal.user_id,
+            role: principal.role,
+            forest,
+            viewer,
+            hosts,
+            subscribed: HashSet::new(),
+            overview: false,
+            rows: HashSet::new(),
+        }
+    }
+
+    fn sees(&self, host: &str) -> bool {
+        self.viewer.sees(&self.forest, host)
+    }
+
+    /// The frame to send for a hub frame, if any.
+    fn frame(&mut self, live: &Live, frame: Frame) -> Option<Message> {
+        match frame.topic {
+            Topic::Hosts => self.hosts_changed(live),
+            Topic::Host(host) => self
+                .subscribed
+                .contains(&*host)
+                .then(|| Message::Text(frame.text)),
+            Topic::Overview if !self.overview => None,
+            Topic::Overview => match (&self.viewer, frame.rows) {
+                (Viewer::All, _) | (_, None) => Some(Message::Text(frame.text)),
+                (Viewer::Groups(_), Some(rows)) => self.own_rows(&rows),
+            },
+        }
+    }
+
+    /// The `hosts` frame, if the visible hosts changed since the last one.
+    fn hosts_changed(&mut self, live: &Live) -> Option<Message> {
+        let hosts = self.viewer.filter(&self.forest, live.hub.hosts());
+        if hosts == self.hosts {
+            return None;
+        }
+        self.hosts = hosts.clone();
+        Some(text(&ServerMessage::Hosts { hosts }))
+    }
+
+    /// This socket's share of an overview tick.
+    fn own_rows(&mut self, tick: &OverviewRows) -> Option<Message> {
+        let rows: Vec<OverviewRow> = tick
+            .rows
+            .iter()
+            .filter(|r| self.sees(&r.host))
+            .cloned()
+            .collect();
+        let removed: Vec<String> = tick
+            .removed
+            .iter()
+            .filter(|h| self.rows.remove(h.as_str()))
+            .cloned()
+            .collect();
+        if rows.is_empty() && removed.is_empty() {
+            return None;
+        }
+        self.rows.extend(rows.iter().map(|r| r.host.clone()));
+        Some(text(&ServerMessage::Overview {
+            now: tick.now,
+            full: false,
+            rows,
+            removed,
+            thresholds: None,
+        }))
+    }
+
+    /// The whole overview as this socket may see it.
+    fn full_overview(&mut self, live: &Live) -> Message {
+        let now = unix_now_ms();
+        match &self.viewer {
+            Viewer::All => Message::Text(live.overview.full_frame(now)),
+            Viewer::Groups(_) => {
+                let (text, hosts) = live.overview.full_frame_of(now, |h| self.sees(h));
+                self.rows = hosts.into_iter().collect();
+                Message::Text(text)
+            }
+        }
+    }
+
+    /// Groups, memberships or hosts' groups changed: what the socket may see now, and the
+    /// frames that tell it (the host list, and the overview again if its rows changed).
+    fn regroup(&mut self, live: &Live, forest: Arc<Forest>) -> Vec<Message> {
+        self.viewer = forest.user(self.user_id, self.role);
+        self.forest = forest;
+        let before = self.subscribed.len();
+        let Self {
+            subscribed,
+            forest,
+            viewer,
+            ..
+        } = self;
+        subscribed.retain(|h| viewer.sees(forest, h));
+        if self.subscribed.len() < before {
+            tracing::info!(
+                dropped = before - self.subscribed.len(),
+                "hosts no longer visible: streams stopped"
+            );
+        }
+        let mut out: Vec<Message> = self.hosts_changed(live).into_iter().collect();
+        if self.overview && matches!(self.viewer, Viewer::Groups(_)) {
+            let shown = std::mem::take(&mut self.rows);
+            let full = self.full_overview(live);
+            if self.rows != shown {
+                out.push(full);
+            }
+        }
+        out
+    }
+}
+
 async fn serve(
     live: Arc<Live>,
     principal: Principal,
@@ -183,13 +319,13 @@ async fn serve(
     ));
     let mut writer_done = false;
     let mut frames = live.hub.subscribe();
-    let mut subscribed: HashSet<String> = HashSet::new();
-    let mut overview = false;
+    let mut forests = live.access.subscribe();
+    let mut sight = Sight::new(&live, &principal);
     tracing::info!("socket opened");
 
     let hello = ServerMessage::Hello {
         user: principal.username.clone(),
-        hosts: live.hub.hosts(),
+        hosts: sight.hosts.clone(),
     };
     let idle_timeout = live.config.idle_timeout;
     // Made once, not per loop turn: with thousands of sockets, re-arming a timer and
@@ -225,15 +361,28 @@ async fn serve(
                     tracing::info!("socket idle; closing");
                     break End::Close(bye(ByeReason::Idle), 1000, "idle");
                 }
+                changed = forests.changed() => {
+                    if changed.is_err() {
+                        break End::Gone;
+                    }
+                    let forest = forests.borrow_and_update().clone();
+                    let mut result = Ok(());
+                    for message in sight.regroup(&live, forest) {
+                        result = self::queue(&out, message);
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    match result {
+                        Ok(()) => {}
+                        Err(Handled::Full) => break too_slow(),
+                        Err(Handled::Closed) => break End::Gone,
+                    }
+                }
                 frame = frames.recv() => match frame {
-                    Ok(Frame { topic, text }) => {
-                        let wanted = match topic {
-                            Topic::All => true,
-                            Topic::Host(host) => subscribed.contains(&*host),
-                            Topic::Overview => overview,
-                        };
-                        if wanted {
-                            match out.try_send(Message::Text(text)) {
+                    Ok(frame) => {
+                        if let Some(message) = sight.frame(&live, frame) {
+                            match out.try_send(message) {
                                 Ok(()) => {}
                                 Err(mpsc::error::TrySendError::Full(_)) => {
                                     tracing::warn!("socket fell behind the stream; dropping it");
@@ -270,7 +419,7 @@ async fn serve(
                             break End::Close(None, close_code::TOO_BIG, "frame too big");
                         }
                         Some(Ok(Message::Text(body))) => match serde_json::from_str::<ClientMessage>(&body) {
-                            Ok(message) => match handle(&live, message, &mut subscribed, &mut overview, &out).await {
+                            Ok(message) => match handle(&live, message, &mut sight, &out).await {
                                 Ok(()) => {}
                                 Err(Handled::Full) => break too_slow(),
                                 Err(Handled::Closed) => break End::Gone,
@@ -326,8 +475,7 @@ fn queue(out: &mpsc::Sender<Message>, message: Message) -> Result<(), Handled> {
 async fn handle(
     live: &Live,
     message: ClientMessage,
-    subscribed: &mut HashSet<String>,
-    overview: &mut bool,
+    sight: &mut Sight,
     out: &mpsc::Sender<Message>,
 ) -> Result<(), Handled> {
     match message {
@@ -336,16 +484,21 @@ async fn handle(
             overview: wants_overview,
         } => {
             // The full table first; the changed rows follow on the next tick.
-            if wants_overview && !*overview {
-                *overview = true;
-                queue(out, Message::Text(live.overview.full_frame(unix_now_ms())))?;
+            if wants_overview && !sight.overview {
+                sight.overview = true;
+                let full = sight.full_overview(live);
+                queue(out, full)?;
             }
             for host in hosts.into_iter().take(MAX_SUBSCRIBE_HOSTS) {
-                // Unknown hosts are ignored: they may appear later with a `hosts` frame.
+                // Unknown hosts, and hosts of other groups, are ignored alike: the first
+                // may appear later with a `hosts` frame, and the second must not be told
+                // apart from them.
+                if !sight.sees(&host) || sight.subscribed.contains(&host) {
+                    continue;
+                }
                 if let Some(snapshot) = live.hub.snapshot(&host).await {
-                    if subscribed.insert(host) {
-                        queue(out, Message::Text(snapshot))?;
-                    }
+                    sight.subscribed.insert(host);
+                    queue(out, Message::Text(snapshot))?;
                 }
             }
         }
@@ -354,10 +507,11 @@ async fn handle(
             overview: drop_overview,
         } => {
             if drop_overview {
-                *overview = false;
+                sight.overview = false;
+                sight.rows.clear();
             }
             for host in hosts {
-                subscribed.remove(&host);
+                sight.subscribed.remove(&host);
             }
         }
         ClientMessage::Ping {} => queue(out, text(&ServerMessage::Pong))?,

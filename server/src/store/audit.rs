@@ -18,6 +18,11 @@ pub enum AuditEvent {
     TokenCreated,
     TokenRevoked,
     HostRemoved,
+    HostMoved,
+    GroupCreated,
+    GroupRemoved,
+    MemberAdded,
+    MemberRemoved,
 }
 
 impl AuditEvent {
@@ -34,6 +39,11 @@ impl AuditEvent {
             Self::TokenCreated => "token.created",
             Self::TokenRevoked => "token.revoked",
             Self::HostRemoved => "host.removed",
+            Self::HostMoved => "host.moved",
+            Self::GroupCreated => "group.created",
+            Self::GroupRemoved => "group.removed",
+            Self::MemberAdded => "group.member_added",
+            Self::MemberRemoved => "group.member_removed",
         }
     }
 }

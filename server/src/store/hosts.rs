@@ -30,21 +30,36 @@ impl Db {
         max_for_token: Option<usize>,
     ) -> Result<HostRecord, sqlx::Error> {
         let cap = max_for_token.map_or(i64::MAX, |m| i64::try_from(m).unwrap_or(i64::MAX));
+        let mut tx = self.pool().begin().await?;
+        // The host joins its token's group.
         let done = sqlx::query(
-            "INSERT INTO hosts (name, token_id, created_at) \
-             SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM hosts WHERE token_id = ?) < ? \
+            "INSERT INTO hosts (name, token_id, created_at, group_id) \
+             SELECT ?, ?, ?, (SELECT group_id FROM api_tokens WHERE id = ?) \
+             WHERE (SELECT COUNT(*) FROM hosts WHERE token_id = ?) < ? \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(host)
         .bind(token_id)
         .bind(unix_now())
         .bind(token_id)
+        .bind(token_id)
         .bind(cap)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            // A host in a group widens what that group's members see.
+            sqlx::query(
+                "UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
+                 WHERE key = 'access_version' \
+                   AND (SELECT group_id FROM hosts WHERE name = ?) IS NOT NULL",
+            )
+            .bind(host)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
             return Ok(HostRecord::Ok);
         }
+        tx.commit().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM hosts WHERE name = ?")
             .bind(host)
             .fetch_optional(self.pool())

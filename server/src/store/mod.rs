@@ -3,6 +3,7 @@
 //! at start.
 
 pub mod audit;
+pub mod groups;
 pub mod hosts;
 pub mod sessions;
 pub mod settings;

@@ -5,6 +5,7 @@ mod agent;
 mod cli;
 mod config_flags;
 mod fleet;
+mod groups;
 mod helpers;
 mod hostile;
 mod ingest;

@@ -1,0 +1,319 @@
+//! Groups, memberships and hosts' groups, as stored. Every change bumps the access
+//! version in the same transaction, so that running servers see it and re-check the
+//! sockets it concerns; [`crate::access::groups`] decides what the rows allow.
+
+use super::{audit::AuditEvent, unix_now, Db};
+use sqlx::{Sqlite, Transaction};
+
+/// The group at the top of the tree; hosts without a group are in it.
+pub const ROOT_GROUP: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("a group name holds 1-64 of a-z 0-9 . _ -")]
+    BadName,
+    #[error("a group named {0} already exists")]
+    Exists(String),
+    #[error("no group named {0}")]
+    NoSuchGroup(String),
+    #[error("no user named {0}")]
+    NoSuchUser(String),
+    #[error("no host named {0}")]
+    NoSuchHost(String),
+    #[error("{0} is not a member of {1}")]
+    NotMember(String, String),
+    #[error("the root group cannot be removed")]
+    Root,
+    #[error("group {0} still has {1}; move or remove them first")]
+    NotEmpty(String, &'static str),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// A group as listed by `lookout group list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub name: String,
+    pub parent: Option<String>,
+    /// Members, owners marked with ` (owner)`.
+    pub members: Vec<String>,
+    pub hosts: i64,
+}
+
+/// Everything access decisions read: the tree, the memberships and the hosts' groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessRows {
+    pub version: i64,
+    /// (id, name, parent).
+    pub groups: Vec<(i64, String, Option<i64>)>,
+    /// (user id, group id, owner).
+    pub members: Vec<(i64, i64, bool)>,
+    /// (host, group id), for hosts not in the root group.
+    pub hosts: Vec<(String, i64)>,
+}
+
+async fn bump_version(tx: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
+         WHERE key = 'access_version'",
+    )
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+async fn group_id(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, GroupError> {
+    sqlx::query_scalar("SELECT id FROM groups WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| GroupError::NoSuchGroup(name.to_string()))
+}
+
+async fn user_id(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, GroupError> {
+    sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| GroupError::NoSuchUser(name.to_string()))
+}
+
+impl Db {
+    /// The access version: it changes whenever anything [`Db::access_rows`] reads does.
+    pub async fn access_version(&self) -> Result<i64, sqlx::Error> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'access_version'")
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// The whole access state, read in one transaction so that it is consistent.
+    pub async fn access_rows(&self) -> Result<AccessRows, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let version: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'access_version'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let groups = sqlx::query_as("SELECT id, name, parent_id FROM groups")
+            .fetch_all(&mut *tx)
+            .await?;
+        let members = sqlx::query_as("SELECT user_id, group_id, owner FROM group_members")
+            .fetch_all(&mut *tx)
+            .await?;
+        let hosts = sqlx::query_as("SELECT name, group_id FROM hosts WHERE group_id IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AccessRows {
+            version: version.and_then(|v| v.parse().ok()).unwrap_or(0),
+            groups,
+            members,
+            hosts,
+        })
+    }
+
+    /// Creates a group under `parent` (the root group if `None`).
+    pub async fn create_group(&self, name: &str, parent: Option<&str>) -> Result<(), GroupError> {
+        if !app::live::is_valid_name(name) {
+            return Err(GroupError::BadName);
+        }
+        let mut tx = self.pool().begin().await?;
+        let parent_id = match parent {
+            Some(parent) => group_id(&mut tx, parent).await?,
+            None => ROOT_GROUP,
+        };
+        let done = sqlx::query(
+            "INSERT INTO groups (name, parent_id, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(parent_id)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(GroupError::Exists(name.to_string()));
+        }
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        let detail = format!("{name} (parent {})", parent.unwrap_or("root"));
+        self.audit(AuditEvent::GroupCreated, None, None, Some(&detail))
+            .await;
+        Ok(())
+    }
+
+    /// Removes an empty group: no groups below it, no members, hosts or tokens.
+    pub async fn remove_group(&self, name: &str) -> Result<(), GroupError> {
+        let mut tx = self.pool().begin().await?;
+        let id = group_id(&mut tx, name).await?;
+        if id == ROOT_GROUP {
+            return Err(GroupError::Root);
+        }
+        for (sql, what) in [
+            (
+                "SELECT COUNT(*) FROM groups WHERE parent_id = ?",
+                "groups below it",
+            ),
+            (
+                "SELECT COUNT(*) FROM group_members WHERE group_id = ?",
+                "members",
+            ),
+            ("SELECT COUNT(*) FROM hosts WHERE group_id = ?", "hosts"),
+            (
+                "SELECT COUNT(*) FROM api_tokens WHERE group_id = ?",
+                "tokens",
+            ),
+        ] {
+            let n: i64 = sqlx::query_scalar(sql).bind(id).fetch_one(&mut *tx).await?;
+            if n > 0 {
+                return Err(GroupError::NotEmpty(name.to_string(), what));
+            }
+        }
+        sqlx::query("DELETE FROM groups WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.audit(AuditEvent::GroupRemoved, None, None, Some(name))
+            .await;
+        Ok(())
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<GroupRow>, GroupError> {
+        let groups: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT g.id, g.name, p.name FROM groups g LEFT JOIN groups p ON p.id = g.parent_id \
+             ORDER BY g.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let members: Vec<(i64, String, bool)> = sqlx::query_as(
+            "SELECT m.group_id, u.username, m.owner FROM group_members m \
+             JOIN users u ON u.id = m.user_id ORDER BY u.username",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let hosts: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT COALESCE(group_id, ?), COUNT(*) FROM hosts GROUP BY COALESCE(group_id, ?)",
+        )
+        .bind(ROOT_GROUP)
+        .bind(ROOT_GROUP)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(groups
+            .into_iter()
+            .map(|(id, name, parent)| GroupRow {
+                name,
+                parent,
+                members: members
+                    .iter()
+                    .filter(|m| m.0 == id)
+                    .map(|(_, user, owner)| {
+                        if *owner {
+                            format!("{user} (owner)")
+                        } else {
+                            user.clone()
+                        }
+                    })
+                    .collect(),
+                hosts: hosts.iter().find(|h| h.0 == id).map_or(0, |h| h.1),
+            })
+            .collect())
+    }
+
+    /// Makes `user` a member (or an owner) of `group`; a member already is updated.
+    pub async fn add_member(&self, group: &str, user: &str, owner: bool) -> Result<(), GroupError> {
+        let mut tx = self.pool().begin().await?;
+        let (gid, uid) = (
+            group_id(&mut tx, group).await?,
+            user_id(&mut tx, user).await?,
+        );
+        sqlx::query(
+            "INSERT INTO group_members (group_id, user_id, owner, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (group_id, user_id) DO UPDATE SET owner = excluded.owner",
+        )
+        .bind(gid)
+        .bind(uid)
+        .bind(owner)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        let role = if owner { "owner" } else { "member" };
+        self.audit(
+            AuditEvent::MemberAdded,
+            Some(user),
+            None,
+            Some(&format!("{group} ({role})")),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn remove_member(&self, group: &str, user: &str) -> Result<(), GroupError> {
+        let mut tx = self.pool().begin().await?;
+        let (gid, uid) = (
+            group_id(&mut tx, group).await?,
+            user_id(&mut tx, user).await?,
+        );
+        let done = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+            .bind(gid)
+            .bind(uid)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(GroupError::NotMember(user.to_string(), group.to_string()));
+        }
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.audit(AuditEvent::MemberRemoved, Some(user), None, Some(group))
+            .await;
+        Ok(())
+    }
+
+    /// Moves a host into `group`.
+    pub async fn move_host(&self, host: &str, group: &str) -> Result<(), GroupError> {
+        let mut tx = self.pool().begin().await?;
+        let gid = group_id(&mut tx, group).await?;
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM hosts WHERE name = ? UNION SELECT 1 FROM history_series WHERE host = ?",
+        )
+        .bind(host)
+        .bind(host)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if known.is_none() {
+            return Err(GroupError::NoSuchHost(host.to_string()));
+        }
+        // The server's own host has no row until it is moved.
+        sqlx::query(
+            "INSERT INTO hosts (name, token_id, created_at, group_id) VALUES (?, NULL, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET group_id = excluded.group_id",
+        )
+        .bind(host)
+        .bind(unix_now())
+        .bind(gid)
+        .execute(&mut *tx)
+        .await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.audit(
+            AuditEvent::HostMoved,
+            None,
+            None,
+            Some(&format!("{host} to {group}")),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The id of the group named `name`.
+    pub async fn group_named(&self, name: &str) -> Result<i64, GroupError> {
+        let mut tx = self.pool().begin().await?;
+        let id = group_id(&mut tx, name).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}

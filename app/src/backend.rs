@@ -7,6 +7,7 @@ use crate::{
     error::{respond_with, ApiError, LoginError},
     history::SeriesHistory,
     host::HostInfo,
+    settings::SessionsView,
 };
 use http::request::Parts;
 use leptos::prelude::*;
@@ -49,6 +50,27 @@ pub trait Backend: Send + Sync + 'static {
         to_ms: i64,
         step_secs: Option<u64>,
     ) -> Result<Option<SeriesHistory>, ApiError>;
+
+    /// The live sessions of `user` (the principal's own without it; only an admin may
+    /// name another user), the request's own marked.
+    async fn sessions(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        user: Option<Username>,
+    ) -> Result<SessionsView, ApiError>;
+
+    /// Ends the session named by `id` (a handle from [`Backend::sessions`]): the
+    /// principal's own, or anyone's for an admin. Its sockets close.
+    async fn revoke_session(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(), ApiError>;
+
+    /// Ends every session of the principal but the request's own. How many ended.
+    async fn sign_out_others(&self, parts: &Parts, principal: &Principal) -> Result<u64, ApiError>;
 }
 
 /// The backend as stored in Leptos context.

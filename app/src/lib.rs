@@ -23,6 +23,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod hosts;
 pub mod overview;
+pub mod settings;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};
@@ -68,6 +69,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("hosts"), ParamSegment("name"))
                     view=hosts::HostPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("settings"), StaticSegment("sessions"))
+                    view=settings::SessionsPage
                     ssr=SsrMode::Async
                 />
                 <Route path=StaticSegment("login") view=SignInRoute/>

@@ -4,13 +4,15 @@ use crate::{
     auth::{client::client_ip, middleware::session, Auth},
     host::read_host_info,
     live::Live,
+    store::{audit::AuditEvent, sessions::id_hash},
 };
 use app::{
-    auth::{Password, Principal, Username},
+    auth::{Password, Principal, Role, Username},
     backend::Backend,
     dashboard::HostInfo,
     error::{ApiError, LoginError},
     history::SeriesHistory,
+    settings::{SessionRow, SessionsView},
 };
 use http::request::Parts;
 use std::sync::Arc;
@@ -18,6 +20,16 @@ use std::sync::Arc;
 pub struct ServerBackend {
     pub auth: Arc<Auth>,
     pub live: Arc<Live>,
+}
+
+fn internal(e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "a sessions request failed");
+    ApiError::Internal
+}
+
+/// The stored hash of the request's own session.
+fn own_hash(parts: &Parts) -> Option<String> {
+    session(parts)?.id().map(|id| id_hash(&id))
 }
 
 #[async_trait::async_trait]
@@ -29,8 +41,19 @@ impl Backend for ServerBackend {
         password: Password,
     ) -> Result<Principal, LoginError> {
         let session = session(parts).ok_or(LoginError::Unavailable)?;
+        let agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         self.auth
-            .sign_in(&session, client_ip(&parts.extensions), username, password)
+            .sign_in(
+                &session,
+                client_ip(&parts.extensions),
+                agent,
+                username,
+                password,
+            )
             .await
     }
 
@@ -88,5 +111,114 @@ impl Backend for ServerBackend {
                 tracing::error!(error = %e, "cannot read a series' history");
                 ApiError::Internal
             })
+    }
+
+    async fn sessions(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        user: Option<Username>,
+    ) -> Result<SessionsView, ApiError> {
+        let db = self.live.db.clone();
+        let (user_id, username) = match user {
+            Some(name) if name.as_str() != principal.username => {
+                if principal.role != Role::Admin {
+                    tracing::warn!(
+                        user_id = principal.user_id,
+                        "sessions of another user refused"
+                    );
+                    return Err(ApiError::Forbidden);
+                }
+                let record = db
+                    .user_by_name(&name)
+                    .await
+                    .map_err(|e| internal(&e))?
+                    .ok_or_else(|| ApiError::BadRequest(format!("no user named {name}")))?;
+                (record.id, record.username.to_string())
+            }
+            _ => (principal.user_id, principal.username.clone()),
+        };
+        let own = own_hash(parts);
+        let sessions = db
+            .sessions_of_user(user_id)
+            .await
+            .map_err(|e| internal(&e))?
+            .into_iter()
+            .map(|s| SessionRow {
+                id: s.handle().to_string(),
+                created_at: s.created_at,
+                last_seen: s.last_seen,
+                ip: s.client.as_ref().map(|c| c.ip.clone()),
+                agent: s.client.as_ref().map(|c| c.agent.clone()),
+                current: own.as_deref() == Some(s.id_hash.as_str()),
+            })
+            .collect();
+        Ok(SessionsView {
+            me: principal.clone(),
+            user: username,
+            sessions,
+        })
+    }
+
+    async fn revoke_session(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let db = &self.live.db;
+        let Some((hash, owner)) = db.session_by_handle(id).await.map_err(|e| internal(&e))? else {
+            return Err(ApiError::BadRequest(
+                "That session has ended already.".into(),
+            ));
+        };
+        if owner != Some(principal.user_id) && principal.role != Role::Admin {
+            tracing::warn!(
+                user_id = principal.user_id,
+                "revoking another user's session refused"
+            );
+            return Err(ApiError::Forbidden);
+        }
+        db.delete_session(&hash).await.map_err(|e| internal(&e))?;
+        let whose = match owner {
+            Some(owner) if owner != principal.user_id => db
+                .user_by_id(owner)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| format!("of {}", u.username)),
+            _ => None,
+        };
+        db.audit(
+            AuditEvent::SessionRevoked,
+            Some(&principal.username),
+            Some(client_ip(&parts.extensions)),
+            Some(&format!(
+                "one session {}",
+                whose.as_deref().unwrap_or("of their own")
+            )),
+        )
+        .await;
+        tracing::info!(user_id = principal.user_id, "session revoked");
+        Ok(())
+    }
+
+    async fn sign_out_others(&self, parts: &Parts, principal: &Principal) -> Result<u64, ApiError> {
+        let own = own_hash(parts).ok_or(ApiError::Unauthorized)?;
+        let db = &self.live.db;
+        let ended = db
+            .delete_other_sessions(principal.user_id, &own)
+            .await
+            .map_err(|e| internal(&e))?;
+        db.audit(
+            AuditEvent::SessionRevoked,
+            Some(&principal.username),
+            Some(client_ip(&parts.extensions)),
+            Some(&format!(
+                "{ended} other sessions (signed out everywhere else)"
+            )),
+        )
+        .await;
+        Ok(ended)
     }
 }

@@ -47,6 +47,7 @@ pub fn Frame(
                 {connection.map(|connection| view! { <ConnectionBadge connection/> })}
                 <span class="user" data-testid="signed-in-user">{user.username.clone()}</span>
                 <span class="role">{user.role.to_string()}</span>
+                <a class="sessions-link" href="/settings/sessions">"Sessions"</a>
                 <SignOutButton/>
             </div>
         </header>

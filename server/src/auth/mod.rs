@@ -11,7 +11,9 @@ use crate::{
     config::{SessionPolicy, ThrottlePolicy},
     store::{
         audit::AuditEvent,
-        sessions::{AuthState, SessionSummary, AUTH_KEY, SEEN_KEY},
+        sessions::{
+            AuthState, ClientInfo, SessionSummary, AUTH_KEY, CLIENT_KEY, MAX_AGENT_CHARS, SEEN_KEY,
+        },
         unix_now, unix_now_ms,
         users::{UserRecord, UserStoreError},
         Db,
@@ -106,6 +108,7 @@ impl Auth {
         &self,
         session: &Session,
         ip: IpAddr,
+        agent: &str,
         username: Option<Username>,
         password: Password,
     ) -> Result<Principal, LoginError> {
@@ -127,6 +130,15 @@ impl Auth {
             .map_err(|e| unavailable(&e))?;
         session
             .insert(SEEN_KEY, unix_now_ms())
+            .await
+            .map_err(|e| unavailable(&e))?;
+        // Shown on the sessions page, so that a user can tell their devices apart.
+        let client = ClientInfo {
+            ip: ip.to_string(),
+            agent: agent.chars().take(MAX_AGENT_CHARS).collect(),
+        };
+        session
+            .insert(CLIENT_KEY, client)
             .await
             .map_err(|e| unavailable(&e))?;
         // The password was changed or the user's sessions revoked while this sign-in was

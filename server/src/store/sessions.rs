@@ -34,6 +34,24 @@ pub struct AuthState {
     pub generation: i64,
 }
 
+/// The session data key under which the client that signed in is kept.
+pub const CLIENT_KEY: &str = "client";
+
+/// The client a session signed in from, as shown on the sessions page.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientInfo {
+    pub ip: String,
+    /// The `User-Agent` header, cut to [`MAX_AGENT_CHARS`].
+    pub agent: String,
+}
+
+/// How much of a `User-Agent` a session keeps.
+pub const MAX_AGENT_CHARS: usize = 200;
+
+/// Characters of a session's stored hash that name it on the sessions page: enough to be
+/// unique (96 bits), and only a hash of the cookie's id, which it cannot be turned back into.
+pub const HANDLE_CHARS: usize = 16;
+
 /// One of a user's sessions, as listed to that user or an admin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionSummary {
@@ -41,6 +59,13 @@ pub struct SessionSummary {
     pub created_at: i64,
     pub last_seen: i64,
     pub expires_at: i64,
+    pub client: Option<ClientInfo>,
+}
+
+impl SessionSummary {
+    pub fn handle(&self) -> &str {
+        self.id_hash.get(..HANDLE_CHARS).unwrap_or(&self.id_hash)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -200,7 +225,7 @@ impl Db {
     /// The live sessions of one user, newest first.
     pub async fn sessions_of_user(&self, user_id: i64) -> Result<Vec<SessionSummary>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id_hash, created_at, last_seen, expires_at FROM sessions \
+            "SELECT id_hash, created_at, last_seen, expires_at, data FROM sessions \
              WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC",
         )
         .bind(user_id)
@@ -209,11 +234,16 @@ impl Db {
         .await?;
         rows.iter()
             .map(|row| {
+                let data: Vec<u8> = row.try_get("data")?;
+                let client = serde_json::from_slice::<serde_json::Value>(&data)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v.get(CLIENT_KEY)?.clone()).ok());
                 Ok(SessionSummary {
                     id_hash: row.try_get("id_hash")?,
                     created_at: row.try_get("created_at")?,
                     last_seen: row.try_get("last_seen")?,
                     expires_at: row.try_get("expires_at")?,
+                    client,
                 })
             })
             .collect()
@@ -233,6 +263,54 @@ impl Db {
                 .fetch_all(&mut *tx)
                 .await?;
         tx.commit().await?;
+        let count = ended.len() as u64;
+        for hash in ended {
+            self.session_ended(hash);
+        }
+        Ok(count)
+    }
+
+    /// The live session named by `handle` (see [`HANDLE_CHARS`]): its hash and user.
+    pub async fn session_by_handle(
+        &self,
+        handle: &str,
+    ) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+        if handle.len() != HANDLE_CHARS {
+            return Ok(None);
+        }
+        sqlx::query_as(
+            "SELECT id_hash, user_id FROM sessions WHERE substr(id_hash, 1, ?) = ? AND expires_at > ?",
+        )
+        .bind(HANDLE_CHARS as i64)
+        .bind(handle)
+        .bind(unix_now())
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Ends one session; its sockets close. Whether it was live.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(self.pool())
+            .await?;
+        self.session_ended(id_hash.to_string());
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends every session of the user but `keep`. How many ended.
+    pub async fn delete_other_sessions(
+        &self,
+        user_id: i64,
+        keep: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let ended: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM sessions WHERE user_id = ? AND id_hash <> ? RETURNING id_hash",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .fetch_all(self.pool())
+        .await?;
         let count = ended.len() as u64;
         for hash in ended {
             self.session_ended(hash);

@@ -11,5 +11,6 @@ mod hostile;
 mod ingest;
 mod live;
 mod pages;
+mod session_page;
 mod sessions;
 mod sign_in;

@@ -2,6 +2,7 @@
 //! `server` crate). Server functions parse their input, call one `Backend` method and map
 //! its error; the server crate provides the implementation through Leptos context.
 
+use crate::audit::{AuditQuery, AuditView};
 use crate::{
     account::{Password, Principal, Username},
     error::{respond_with, ApiError, LoginError},
@@ -68,6 +69,13 @@ pub trait Backend: Send + Sync + 'static {
         principal: &Principal,
         id: &str,
     ) -> Result<(), ApiError>;
+
+    /// The audit log's rows that match `query`, newest first (admins only).
+    async fn audit_log(
+        &self,
+        principal: &Principal,
+        query: AuditQuery,
+    ) -> Result<AuditView, ApiError>;
 
     /// Ends every session of the principal but the request's own. How many ended.
     async fn sign_out_others(&self, parts: &Parts, principal: &Principal) -> Result<u64, ApiError>;

@@ -19,6 +19,7 @@ pub mod chart;
 pub mod live_client;
 
 // Features: pages and the server functions behind them.
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod hosts;
@@ -74,6 +75,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("settings"), StaticSegment("sessions"))
                     view=settings::SessionsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("settings"), StaticSegment("audit"))
+                    view=audit::AuditPage
                     ssr=SsrMode::Async
                 />
                 <Route path=StaticSegment("login") view=SignInRoute/>

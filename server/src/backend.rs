@@ -4,9 +4,13 @@ use crate::{
     auth::{client::client_ip, middleware::session, Auth},
     host::read_host_info,
     live::Live,
-    store::{audit::AuditEvent, sessions::id_hash},
+    store::{
+        audit::{AuditEvent, AuditFilter},
+        sessions::id_hash,
+    },
 };
 use app::{
+    audit::{AuditEntry, AuditQuery, AuditView, PAGE_ROWS},
     auth::{Password, Principal, Role, Username},
     backend::Backend,
     dashboard::HostInfo,
@@ -220,5 +224,54 @@ impl Backend for ServerBackend {
         )
         .await;
         Ok(ended)
+    }
+
+    async fn audit_log(
+        &self,
+        principal: &Principal,
+        query: AuditQuery,
+    ) -> Result<AuditView, ApiError> {
+        if principal.role != Role::Admin {
+            tracing::warn!(
+                user_id = principal.user_id,
+                "audit log refused to a non-admin"
+            );
+            return Err(ApiError::Forbidden);
+        }
+        let filter = AuditFilter {
+            user: query.user,
+            event: query.event,
+            from: query.from,
+            to: query.to,
+            before_id: query.before,
+        };
+        // One more than a page: whether there are older rows.
+        let mut rows = self
+            .live
+            .db
+            .audit_rows(&filter, PAGE_ROWS as i64 + 1)
+            .await
+            .map_err(|e| internal(&e))?;
+        let more = rows.len() > PAGE_ROWS;
+        rows.truncate(PAGE_ROWS);
+        Ok(AuditView {
+            me: principal.clone(),
+            entries: rows
+                .into_iter()
+                .map(|r| AuditEntry {
+                    id: r.id,
+                    at: r.at,
+                    event: r.event,
+                    user: r.username,
+                    ip: r.ip,
+                    detail: r.detail,
+                })
+                .collect(),
+            events: AuditEvent::ALL
+                .iter()
+                .map(|e| e.as_str().to_string())
+                .collect(),
+            more,
+        })
     }
 }

@@ -47,6 +47,8 @@ pub fn Frame(
                 {connection.map(|connection| view! { <ConnectionBadge connection/> })}
                 <span class="user" data-testid="signed-in-user">{user.username.clone()}</span>
                 <span class="role">{user.role.to_string()}</span>
+                {(user.role == crate::account::Role::Admin)
+                    .then(|| view! { <a class="sessions-link" href="/settings/audit">"Audit"</a> })}
                 <a class="sessions-link" href="/settings/sessions">"Sessions"</a>
                 <SignOutButton/>
             </div>

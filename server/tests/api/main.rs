@@ -2,6 +2,7 @@
 //! to over HTTP like a browser or a script would.
 
 mod agent;
+mod audit_page;
 mod cli;
 mod config_flags;
 mod fleet;

@@ -70,6 +70,16 @@ pub trait Backend: Send + Sync + 'static {
         id: &str,
     ) -> Result<(), ApiError>;
 
+    /// Changes the principal's own password after checking the current one; ends every
+    /// other session of theirs. How many ended.
+    async fn change_password(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        current: Password,
+        new: String,
+    ) -> Result<u64, ApiError>;
+
     /// The audit log's rows that match `query`, newest first (admins only).
     async fn audit_log(
         &self,

@@ -90,6 +90,26 @@ pub async fn sign_out_others() -> Result<u64, ApiError> {
         .map_err(|e| respond_with(&e))
 }
 
+/// Changes one's own password: the current one is checked (and throttled like a sign-in);
+/// every other session ends, this one goes on.
+#[server(prefix = "/api/fn", endpoint = "change_password")]
+pub async fn change_password(current: String, new: String) -> Result<u64, ApiError> {
+    use crate::{
+        account::Password,
+        backend::{request_context, require_principal},
+        error::respond_with,
+    };
+
+    let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
+    let me = require_principal(&parts)?;
+    let current = Password::for_login(current)
+        .map_err(|e| respond_with(&ApiError::BadRequest(e.to_string())))?;
+    backend
+        .change_password(&parts, &me, current, new)
+        .await
+        .map_err(|e| respond_with(&e))
+}
+
 /// A browser and system, told apart well enough to recognise one's own devices.
 pub fn device(agent: &str) -> String {
     let browser = [
@@ -136,16 +156,24 @@ pub fn SessionsPage() -> impl IntoView {
     let user = Memo::new(move |_| query.with(|q| q.get("user")));
     let revoke = ServerAction::<RevokeSession>::new();
     let others = ServerAction::<SignOutOthers>::new();
+    let password = ServerAction::<ChangePassword>::new();
     let list = Resource::new(
-        move || (user.get(), revoke.version().get(), others.version().get()),
-        |(user, _, _)| sessions(user),
+        move || {
+            (
+                user.get(),
+                revoke.version().get(),
+                others.version().get(),
+                password.version().get(),
+            )
+        },
+        |(user, _, _, _)| sessions(user),
     );
     view! {
         <Title text="Sessions"/>
         <Suspense fallback=loading_view>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(view) => view! { <Sessions view revoke others/> }.into_any(),
+                    Ok(view) => view! { <Sessions view revoke others password/> }.into_any(),
                     Err(err) => failure_view(err),
                 }
             })}
@@ -158,6 +186,7 @@ fn Sessions(
     view: SessionsView,
     revoke: ServerAction<RevokeSession>,
     others: ServerAction<SignOutOthers>,
+    password: ServerAction<ChangePassword>,
 ) -> impl IntoView {
     let SessionsView { me, user, sessions } = view;
     let own = user == me.username;
@@ -227,6 +256,7 @@ fn Sessions(
                     <button type="submit">"Sign out everywhere else"</button>
                 </ActionForm>
             })}
+            {own.then(|| view! { <PasswordForm password/> })}
             {is_admin.then(|| view! {
                 <form method="get" class="session-user">
                     <label>"Sessions of user " <input name="user" autocomplete="off"/></label>
@@ -235,6 +265,42 @@ fn Sessions(
             })}
             <p><a href="/">"Back to the hosts"</a></p>
         </Frame>
+    }
+}
+
+#[component]
+fn PasswordForm(password: ServerAction<ChangePassword>) -> impl IntoView {
+    let outcome = move || {
+        password.value().get().map(|result| match result {
+            Ok(n) => {
+                let s = if n == 1 { "" } else { "s" };
+                view! {
+                    <p class="notice" role="status">
+                        {format!("Password changed. {n} other session{s} signed out.")}
+                    </p>
+                }
+                .into_any()
+            }
+            Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="password">
+            <h2>"Change password"</h2>
+            <p class="muted">"Every other session is signed out; this one stays."</p>
+            <ActionForm action=password attr:class="password-form">
+                <label>
+                    "Current password"
+                    <input type="password" name="current" autocomplete="current-password" required/>
+                </label>
+                <label>
+                    "New password"
+                    <input type="password" name="new" autocomplete="new-password" required minlength="8"/>
+                </label>
+                <button type="submit">"Change password"</button>
+            </ActionForm>
+            {outcome}
+        </section>
     }
 }
 

@@ -1,7 +1,7 @@
 //! The server's implementation of the app's [`Backend`]: server functions land here.
 
 use crate::{
-    auth::{client::client_ip, middleware::session, Auth},
+    auth::{client::client_ip, middleware::session, Auth, OwnPasswordError},
     host::read_host_info,
     live::Live,
     store::{
@@ -273,5 +273,22 @@ impl Backend for ServerBackend {
                 .collect(),
             more,
         })
+    }
+
+    async fn change_password(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        current: Password,
+        new: String,
+    ) -> Result<u64, ApiError> {
+        let own = own_hash(parts).ok_or(ApiError::Unauthorized)?;
+        self.auth
+            .change_own_password(principal, &own, client_ip(&parts.extensions), current, new)
+            .await
+            .map_err(|e| match e {
+                OwnPasswordError::Unavailable => ApiError::Internal,
+                refused => ApiError::BadRequest(refused.to_string()),
+            })
     }
 }

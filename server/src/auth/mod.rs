@@ -29,6 +29,18 @@ use throttle::LoginThrottle;
 use tower_sessions::Session;
 
 #[derive(Debug, thiserror::Error)]
+pub enum OwnPasswordError {
+    #[error("The current password is wrong.")]
+    Wrong,
+    #[error("Too many failed attempts. Try again in {0} seconds.")]
+    Throttled(u64),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("The password cannot be changed right now. Try again shortly.")]
+    Unavailable,
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("invalid username: {0}")]
     Username(#[from] app::auth::UsernameError),
@@ -335,6 +347,53 @@ impl Auth {
                 Some(username.as_str()),
                 None,
                 None,
+            )
+            .await;
+        Ok(ended)
+    }
+
+    /// A signed-in user's own password change: the current password first (counted by the
+    /// sign-in throttle, like any guess), then the new one under the same rules as
+    /// everywhere. Every other session of the user ends; the one asking goes on.
+    pub async fn change_own_password(
+        &self,
+        principal: &Principal,
+        keep: &str,
+        ip: IpAddr,
+        current: Password,
+        new: String,
+    ) -> Result<u64, OwnPasswordError> {
+        let username = Username::parse(&principal.username).map_err(|_| OwnPasswordError::Wrong)?;
+        self.check_password(Some(username), current, ip)
+            .await
+            .map_err(|e| match e {
+                LoginError::Throttled { retry_after_secs } => {
+                    OwnPasswordError::Throttled(retry_after_secs)
+                }
+                LoginError::Unavailable => OwnPasswordError::Unavailable,
+                _ => OwnPasswordError::Wrong,
+            })?;
+        let new = Password::parse_new(new, self.password_min_chars)
+            .map_err(|e| OwnPasswordError::Rejected(e.to_string()))?;
+        let phc = self
+            .hasher
+            .hash(new)
+            .await
+            .map_err(|_| OwnPasswordError::Unavailable)?;
+        let ended = self
+            .db
+            .change_password_keeping(principal.user_id, &phc, keep)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot change a password");
+                OwnPasswordError::Unavailable
+            })?;
+        self.db
+            .audit(
+                AuditEvent::PasswordChanged,
+                Some(&principal.username),
+                Some(ip),
+                Some(&format!("by the user; {ended} other sessions ended")),
             )
             .await;
         Ok(ended)

@@ -318,6 +318,49 @@ impl Db {
         Ok(count)
     }
 
+    /// Sets a new password hash and ends every session of the user but `keep`, in one
+    /// transaction: the user's generation moves on (a sign-in in flight gives no session)
+    /// and `keep`'s signed-in state moves with it. How many sessions ended.
+    pub async fn change_password_keeping(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE users SET password_hash = ?, updated_at = ?, generation = generation + 1 \
+             WHERE id = ? RETURNING generation",
+        )
+        .bind(password_hash)
+        .bind(unix_now())
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let ended: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM sessions WHERE user_id = ? AND id_hash <> ? RETURNING id_hash",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE sessions SET data = CAST(json_set(CAST(data AS TEXT), '$.auth.generation', ?) AS BLOB) \
+             WHERE id_hash = ? AND user_id = ?",
+        )
+        .bind(generation)
+        .bind(keep)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let count = ended.len() as u64;
+        for hash in ended {
+            self.session_ended(hash);
+        }
+        Ok(count)
+    }
+
     /// Which of `hashes` are live sessions now.
     pub async fn live_sessions_among(&self, hashes: &[String]) -> Result<Vec<String>, sqlx::Error> {
         let mut live = Vec::with_capacity(hashes.len());

@@ -196,3 +196,105 @@ async fn only_an_admin_sees_or_ends_another_users_sessions() {
         "an admin ends anyone's session"
     );
 }
+
+#[tokio::test]
+async fn changing_ones_password_needs_the_current_one_and_ends_every_other_session() {
+    let app = spawn_app().await;
+    let here = sign_in_as(&app, ADMIN, ADMIN_PASSWORD, FIREFOX).await;
+    let there = sign_in_as(&app, ADMIN, ADMIN_PASSWORD, CHROME).await;
+    let mut ws = open(&app, Some(&there), None).await.unwrap();
+    next_of_type(&mut ws, "hello").await;
+
+    let wrong = call(
+        &app,
+        "change_password",
+        &here,
+        &[
+            ("current", "not-the-password"),
+            ("new", "a-brand-new-password"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("current password is wrong"));
+    let short = call(
+        &app,
+        "change_password",
+        &here,
+        &[("current", ADMIN_PASSWORD), ("new", "short")],
+    )
+    .await;
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    assert!(app.is_signed_in(&there).await, "refusals end nothing");
+
+    let started = Instant::now();
+    let res = call(
+        &app,
+        "change_password",
+        &here,
+        &[("current", ADMIN_PASSWORD), ("new", "a-brand-new-password")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<u64>().await.unwrap(), 1);
+    let (code, _) = closed_with(&mut ws, Duration::from_secs(2)).await;
+    assert_eq!(code, Some(4401));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(!app.is_signed_in(&there).await);
+    assert!(
+        app.is_signed_in(&here).await,
+        "the session that changed it goes on"
+    );
+    let mut here_ws = open(&app, Some(&here), None).await.unwrap();
+    next_of_type(&mut here_ws, "hello").await;
+
+    assert_eq!(
+        app.login(ADMIN, ADMIN_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login(ADMIN, "a-brand-new-password").await.status(),
+        StatusCode::OK
+    );
+    assert!(run_audit(&app)
+        .await
+        .iter()
+        .any(|e| e == "user.password_changed"));
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled_like_a_sign_in() {
+    let app = spawn_app().await;
+    let here = sign_in_as(&app, ADMIN, ADMIN_PASSWORD, FIREFOX).await;
+    let mut last = String::new();
+    for i in 0..8 {
+        let guess = format!("wrong-guess-{i}");
+        let res = call(
+            &app,
+            "change_password",
+            &here,
+            &[("current", guess.as_str()), ("new", "a-brand-new-password")],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        last = res.text().await.unwrap();
+    }
+    assert!(last.contains("Too many failed attempts"), "{last}");
+    // Even the right password waits now.
+    let res = call(
+        &app,
+        "change_password",
+        &here,
+        &[("current", ADMIN_PASSWORD), ("new", "a-brand-new-password")],
+    )
+    .await;
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed attempts"));
+}

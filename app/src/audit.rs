@@ -48,6 +48,7 @@ pub struct AuditView {
 }
 
 /// `2025-01-31T13:05` (UTC, as the form sends it) as unix seconds.
+#[cfg(feature = "ssr")]
 fn instant(raw: Option<String>) -> Result<Option<i64>, String> {
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
@@ -57,6 +58,7 @@ fn instant(raw: Option<String>) -> Result<Option<i64>, String> {
     }
 }
 
+#[cfg(feature = "ssr")]
 fn nonempty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -225,6 +227,7 @@ fn urlencoding(s: &str) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "ssr")]
     #[test]
     fn filter_times_are_utc_form_values_and_bad_ones_are_refused() {
         assert_eq!(instant(None), Ok(None));

@@ -3,6 +3,7 @@
 //! its error; the server crate provides the implementation through Leptos context.
 
 use crate::audit::{AuditQuery, AuditView};
+use crate::invite::InviteStatus;
 use crate::{
     account::{Password, Principal, Username},
     error::{respond_with, ApiError, LoginError},
@@ -79,6 +80,22 @@ pub trait Backend: Send + Sync + 'static {
         current: Password,
         new: String,
     ) -> Result<u64, ApiError>;
+
+    /// What the invite link `token` is worth now (anyone may ask: the token is the secret).
+    async fn invite_status(&self, token: &str) -> Result<InviteStatus, ApiError>;
+
+    /// Creates an account through an open invite, makes it a member of the invite's group
+    /// and signs the request's session in as it.
+    async fn accept_invite(
+        &self,
+        parts: &Parts,
+        token: &str,
+        username: Username,
+        password: String,
+    ) -> Result<(), ApiError>;
+
+    /// Makes the principal a member of the open invite's group.
+    async fn join_invite(&self, principal: &Principal, token: &str) -> Result<(), ApiError>;
 
     /// The audit log's rows that match `query`, newest first (admins only).
     async fn audit_log(

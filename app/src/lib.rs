@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod hosts;
+pub mod invite;
 pub mod overview;
 pub mod settings;
 
@@ -80,6 +81,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("settings"), StaticSegment("audit"))
                     view=audit::AuditPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("invite"), ParamSegment("token"))
+                    view=invite::InvitePage
                     ssr=SsrMode::Async
                 />
                 <Route path=StaticSegment("login") view=SignInRoute/>

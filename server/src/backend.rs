@@ -6,6 +6,7 @@ use crate::{
     live::Live,
     store::{
         audit::{AuditEvent, AuditFilter},
+        invites::{InviteState, InviteToken},
         sessions::id_hash,
     },
 };
@@ -16,6 +17,7 @@ use app::{
     dashboard::HostInfo,
     error::{ApiError, LoginError},
     history::SeriesHistory,
+    invite::InviteStatus,
     settings::{SessionRow, SessionsView},
 };
 use http::request::Parts;
@@ -29,6 +31,38 @@ pub struct ServerBackend {
 fn internal(e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "a sessions request failed");
     ApiError::Internal
+}
+
+fn status_of(state: &InviteState) -> InviteStatus {
+    match state {
+        InviteState::Open { group, .. } => InviteStatus::Open {
+            group: group.clone(),
+        },
+        InviteState::Expired => InviteStatus::Expired,
+        InviteState::UsedUp => InviteStatus::Used,
+        InviteState::Revoked => InviteStatus::Revoked,
+        InviteState::Unknown => InviteStatus::Invalid,
+    }
+}
+
+/// An invite that cannot be used, as the error its page shows.
+fn refused(status: &InviteStatus) -> ApiError {
+    ApiError::BadRequest(
+        status
+            .refusal()
+            .unwrap_or("This invite cannot be used.")
+            .into(),
+    )
+}
+
+impl ServerBackend {
+    /// A membership changed here: this process sees it at once (others at their next
+    /// poll of the access version).
+    async fn regroup(&self) {
+        if let Err(e) = self.live.access.refresh().await {
+            tracing::warn!(error = %e, "cannot reload groups after a change");
+        }
+    }
 }
 
 /// The stored hash of the request's own session.
@@ -290,5 +324,91 @@ impl Backend for ServerBackend {
                 OwnPasswordError::Unavailable => ApiError::Internal,
                 refused => ApiError::BadRequest(refused.to_string()),
             })
+    }
+
+    async fn invite_status(&self, token: &str) -> Result<InviteStatus, ApiError> {
+        let Some(token) = InviteToken::parse(token) else {
+            return Ok(InviteStatus::Invalid);
+        };
+        let state = self
+            .live
+            .db
+            .invite_state(&token)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(status_of(&state))
+    }
+
+    async fn accept_invite(
+        &self,
+        parts: &Parts,
+        token: &str,
+        username: Username,
+        password: String,
+    ) -> Result<(), ApiError> {
+        let db = &self.live.db;
+        let token = InviteToken::parse(token).ok_or_else(|| refused(&InviteStatus::Invalid))?;
+        let status = status_of(&db.invite_state(&token).await.map_err(|e| internal(&e))?);
+        if !matches!(status, InviteStatus::Open { .. }) {
+            return Err(refused(&status));
+        }
+        let login = Password::for_login(password.clone())
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let created = self
+            .auth
+            .add_user(username.as_str(), Role::Viewer, password)
+            .await
+            .map_err(|e| match e {
+                crate::auth::AccountError::Store(_) => {
+                    ApiError::BadRequest("That username is taken; choose another.".into())
+                }
+                crate::auth::AccountError::Password(e) => ApiError::BadRequest(e.to_string()),
+                crate::auth::AccountError::Username(e) => ApiError::BadRequest(e.to_string()),
+                other => internal(&other),
+            })?;
+        let user = db
+            .user_by_name(&created)
+            .await
+            .map_err(|e| internal(&e))?
+            .ok_or(ApiError::Internal)?;
+        let used = db.use_invite(&token, user.id, created.as_str()).await;
+        if !matches!(used, Ok(InviteState::Open { .. })) {
+            // Used up by someone else meanwhile (or the database failed): the account
+            // goes again, so that no account exists outside the invite's group.
+            if let Err(e) = self.auth.remove_user(created.as_str()).await {
+                tracing::error!(error = %e, "cannot remove an account whose invite ran out");
+            }
+            return Err(match used {
+                Ok(state) => refused(&status_of(&state)),
+                Err(e) => internal(&e),
+            });
+        }
+        self.regroup().await;
+        self.sign_in(parts, Some(created), login)
+            .await
+            .map_err(|e| match e {
+                LoginError::Throttled { .. } | LoginError::InvalidCredentials => {
+                    ApiError::BadRequest("Your account is ready; sign in with it.".into())
+                }
+                _ => ApiError::Internal,
+            })?;
+        Ok(())
+    }
+
+    async fn join_invite(&self, principal: &Principal, token: &str) -> Result<(), ApiError> {
+        let token = InviteToken::parse(token).ok_or_else(|| refused(&InviteStatus::Invalid))?;
+        let state = self
+            .live
+            .db
+            .use_invite(&token, principal.user_id, &principal.username)
+            .await
+            .map_err(|e| internal(&e))?;
+        match state {
+            InviteState::Open { .. } => {
+                self.regroup().await;
+                Ok(())
+            }
+            other => Err(refused(&status_of(&other))),
+        }
     }
 }

@@ -55,6 +55,13 @@ pub enum Command {
         #[command(subcommand)]
         command: HostCommand,
     },
+    /// Invite people to a group with a link.
+    Invite {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(subcommand)]
+        command: InviteCommand,
+    },
     /// Manage groups and their members: a member sees the group's hosts and those of
     /// every group below it. A running server applies changes within a second.
     Group {
@@ -63,6 +70,29 @@ pub enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Create an invite to a group and print its link (on a line of its own).
+    Create {
+        group: String,
+        /// How many people may use it.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// How long it stays open (`30m`, `7d`; at most 90 days).
+        #[arg(long, default_value = "7d", value_parser = crate::config::duration)]
+        expires: std::time::Duration,
+        /// Where the server is reached, for the link (`https://lookout.example.com`).
+        #[arg(long, env = "LOOKOUT_PUBLIC_ORIGIN")]
+        public_origin: Option<String>,
+        #[arg(long, env = "LOOKOUT_ADDR", default_value = "127.0.0.1:3000")]
+        addr: String,
+    },
+    /// List invites and their state (open, used, expired, revoked).
+    List,
+    /// Revoke an invite: its link stops working at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { db, command } => run_token(&db.database_url, command).await,
         Command::Host { db, command } => run_host(&db.database_url, command).await,
         Command::Group { db, command } => run_group(&db.database_url, command).await,
+        Command::Invite { db, command } => run_invite(&db.database_url, command).await,
         Command::Agent(args) => crate::agent::run(args).await,
     }
 }
@@ -347,6 +378,52 @@ async fn run_host(database_url: &str, command: HostCommand) -> anyhow::Result<()
         HostCommand::Move { name, group } => {
             db.move_host(&name, &group).await?;
             println!("moved host {name} to group {group}");
+        }
+    }
+    Ok(())
+}
+
+async fn run_invite(database_url: &str, command: InviteCommand) -> anyhow::Result<()> {
+    let db = Db::connect(database_url).await?;
+    match command {
+        InviteCommand::Create {
+            group,
+            uses,
+            expires,
+            public_origin,
+            addr,
+        } => {
+            let secs = i64::try_from(expires.as_secs()).unwrap_or(i64::MAX);
+            let token = db.create_invite(&group, uses, secs, None).await?;
+            let base = public_origin.unwrap_or_else(|| format!("http://{addr}"));
+            println!(
+                "invite {} to {group}: {uses} use(s), open for {}; its link, shown only now:",
+                token.id(),
+                humantime::format_duration(expires)
+            );
+            println!("{}/invite/{}", base.trim_end_matches('/'), token.expose());
+        }
+        InviteCommand::List => {
+            let now = crate::store::unix_now();
+            println!(
+                "{:>4}  {:<20} {:<8} {:>9}  expires",
+                "id", "group", "state", "uses"
+            );
+            for i in db.list_invites().await? {
+                println!(
+                    "{:>4}  {:<20} {:<8} {:>4}/{:<4}  {}",
+                    i.id,
+                    i.group,
+                    i.state(now),
+                    i.uses,
+                    i.max_uses,
+                    format_time(i.expires_at)
+                );
+            }
+        }
+        InviteCommand::Revoke { id } => {
+            db.revoke_invite(id, None).await?;
+            println!("revoked invite {id}");
         }
     }
     Ok(())

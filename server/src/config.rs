@@ -19,7 +19,7 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
-fn duration(raw: &str) -> Result<Duration, humantime::DurationError> {
+pub fn duration(raw: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(raw)
 }
 

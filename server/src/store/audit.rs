@@ -23,10 +23,13 @@ pub enum AuditEvent {
     GroupRemoved,
     MemberAdded,
     MemberRemoved,
+    InviteCreated,
+    InviteUsed,
+    InviteRevoked,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 16] = [
+    pub const ALL: [AuditEvent; 19] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::LoginThrottled,
@@ -43,6 +46,9 @@ impl AuditEvent {
         Self::GroupRemoved,
         Self::MemberAdded,
         Self::MemberRemoved,
+        Self::InviteCreated,
+        Self::InviteUsed,
+        Self::InviteRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +69,9 @@ impl AuditEvent {
             Self::GroupRemoved => "group.removed",
             Self::MemberAdded => "group.member_added",
             Self::MemberRemoved => "group.member_removed",
+            Self::InviteCreated => "invite.created",
+            Self::InviteUsed => "invite.used",
+            Self::InviteRevoked => "invite.revoked",
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod groups;
 pub mod hosts;
+pub mod invites;
 pub mod sessions;
 pub mod settings;
 pub mod users;

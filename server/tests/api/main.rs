@@ -10,6 +10,7 @@ mod groups;
 mod helpers;
 mod hostile;
 mod ingest;
+mod invites;
 mod live;
 mod pages;
 mod session_page;

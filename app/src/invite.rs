@@ -1,0 +1,175 @@
+//! `/invite/{token}`: an invitation to a group. A new person chooses a username and
+//! password (the same rules as everywhere) and lands on the overview of the group's hosts;
+//! a signed-in user joins with one click. Used, expired and revoked invites say so.
+
+use crate::{dashboard::loading_view, error::ApiError};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+/// What an invite link is worth now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InviteStatus {
+    Open { group: String },
+    Expired,
+    Used,
+    Revoked,
+    Invalid,
+}
+
+impl InviteStatus {
+    /// Why the invite cannot be used, for anything but an open one.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Self::Open { .. } => None,
+            Self::Expired => Some("This invite has expired. Ask whoever sent it for a new one."),
+            Self::Used => {
+                Some("This invite has been used already. Ask whoever sent it for a new one.")
+            }
+            Self::Revoked => Some("This invite was revoked."),
+            Self::Invalid => Some("This invite link is not valid. Check that it was copied whole."),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    pub status: InviteStatus,
+    /// The signed-in user, who joins instead of creating an account.
+    pub signed_in_as: Option<String>,
+}
+
+#[server(prefix = "/api/fn", endpoint = "invite")]
+pub async fn invite(token: String) -> Result<InviteInfo, ApiError> {
+    use crate::{
+        backend::{principal, request_context},
+        error::respond_with,
+    };
+
+    let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
+    let status = backend
+        .invite_status(&token)
+        .await
+        .map_err(|e| respond_with(&e))?;
+    Ok(InviteInfo {
+        status,
+        signed_in_as: principal(&parts).map(|p| p.username),
+    })
+}
+
+/// Creates an account through the invite, signs it in and goes to the overview.
+#[server(prefix = "/api/fn", endpoint = "accept_invite")]
+pub async fn accept_invite(
+    token: String,
+    username: String,
+    password: String,
+) -> Result<(), ApiError> {
+    use crate::{account::Username, backend::request_context, error::respond_with};
+
+    let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
+    let username = Username::parse(&username)
+        .map_err(|e| respond_with(&ApiError::BadRequest(e.to_string())))?;
+    backend
+        .accept_invite(&parts, &token, username, password)
+        .await
+        .map_err(|e| respond_with(&e))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Joins the invite's group as the signed-in user and goes to the overview.
+#[server(prefix = "/api/fn", endpoint = "join_invite")]
+pub async fn join_invite(token: String) -> Result<(), ApiError> {
+    use crate::{
+        backend::{request_context, require_principal},
+        error::respond_with,
+    };
+
+    let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
+    let me = require_principal(&parts)?;
+    backend
+        .join_invite(&me, &token)
+        .await
+        .map_err(|e| respond_with(&e))?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let params = use_params_map();
+    let token = Memo::new(move |_| params.with(|p| p.get("token").unwrap_or_default()));
+    let info = Resource::new(move || token.get(), invite);
+    view! {
+        <Title text="Invitation"/>
+        <Suspense fallback=loading_view>
+            {move || Suspend::new(async move {
+                match info.await {
+                    Ok(info) => view! { <Invite info token=token.get_untracked()/> }.into_any(),
+                    Err(err) => view! {
+                        <main class="login"><p class="form-error" role="alert">{err.to_string()}</p></main>
+                    }
+                    .into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Invite(info: InviteInfo, token: String) -> impl IntoView {
+    let accept = ServerAction::<AcceptInvite>::new();
+    let join = ServerAction::<JoinInvite>::new();
+    let error = move || {
+        let a = accept.value().get().and_then(Result::err);
+        let j = join.value().get().and_then(Result::err);
+        a.or(j)
+            .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+    };
+    let body = match (&info.status, info.signed_in_as) {
+        (InviteStatus::Open { group }, Some(user)) => view! {
+            <h1 id="invite-title">{format!("Join {group}")}</h1>
+            <p class="muted">{format!("You are signed in as {user}. Joining shows you the hosts of {group}.")}</p>
+            <ActionForm action=join>
+                <input type="hidden" name="token" value=token.clone()/>
+                {error}
+                <button type="submit" class="primary">"Join"</button>
+            </ActionForm>
+        }
+        .into_any(),
+        (InviteStatus::Open { group }, None) => view! {
+            <h1 id="invite-title">{format!("Join {group}")}</h1>
+            <p class="muted">"Choose a username and a password (at least 8 characters) for your account."</p>
+            <ActionForm action=accept>
+                <input type="hidden" name="token" value=token.clone()/>
+                <label for="username">"Username"</label>
+                <input id="username" name="username" type="text" autocomplete="username"
+                    autocapitalize="none" spellcheck="false" maxlength="64" required autofocus/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="new-password"
+                    maxlength="128" required/>
+                {error}
+                <button type="submit" class="primary">"Join"</button>
+            </ActionForm>
+        }
+        .into_any(),
+        (refused, _) => view! {
+            <h1 id="invite-title">"Invitation not valid"</h1>
+            <p class="form-error" role="alert">{refused.refusal().unwrap_or_default()}</p>
+            <p><a href="/login">"Sign in"</a></p>
+        }
+        .into_any(),
+    };
+    view! {
+        <main class="login">
+            <section class="card login-card" aria-labelledby="invite-title">
+                <div class="brand">
+                    <img src="/logo.svg" alt="" width="40" height="40"/>
+                    <span>"Lookout"</span>
+                </div>
+                {body}
+            </section>
+        </main>
+    }
+}

@@ -59,6 +59,15 @@ export class OwnServer {
     await gone;
   }
 
+  /** Runs a `lookout` command against this server's database; its output. */
+  cli(args: string[]): string {
+    return execFileSync(BIN, [...args, "--database-url", this.db], {
+      encoding: "utf8",
+      env: { ...process.env, RUST_LOG: "warn" },
+      timeout: 15_000,
+    });
+  }
+
   /** A fresh ingest token from the command line; it prints the token on its last line. */
   token(name: string, hostPattern: string): string {
     const out = execFileSync(

@@ -83,7 +83,7 @@ pub enum InviteError {
     NoSuchInvite(i64),
     #[error("an invite is used 1 to 1000 times")]
     BadUses,
-    #[error("an invite lasts from a minute to 90 days")]
+    #[error("an invite lasts from a second to 90 days")]
     BadExpiry,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -131,7 +131,7 @@ impl Db {
         if !(1..=1000).contains(&max_uses) {
             return Err(InviteError::BadUses);
         }
-        if !(60..=MAX_INVITE_SECS).contains(&lasts_secs) {
+        if !(1..=MAX_INVITE_SECS).contains(&lasts_secs) {
             return Err(InviteError::BadExpiry);
         }
         let group_id = self

@@ -1,5 +1,5 @@
 // Takes the README's screenshots from a running Lookout:
-//   BASE_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=… [SEED_TOKEN=lk_…] node screenshots.mjs
+//   BASE_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=… [SEED_TOKEN=lk_…] [INVITE_URL=…] node screenshots.mjs
 // With SEED_TOKEN (an ingest token for `fleet-*` on a server started with
 // `--max-hosts-per-token 1000`), it first pushes a minute of samples for 200 hosts, so the
 // overview shows a fleet and the host page a custom series.
@@ -96,6 +96,23 @@ for (const scheme of ["light", "dark"]) {
   if (box) await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.5);
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${out}/host-${scheme}.png`, fullPage: true });
+
+  // Settings: where one is signed in, and the audit log.
+  await page.goto(`${base}/settings/sessions`);
+  await page.locator("body[data-hydrated]").waitFor();
+  await page.screenshot({ path: `${out}/sessions-${scheme}.png`, fullPage: true });
+  await page.goto(`${base}/settings/audit`);
+  await page.locator("body[data-hydrated]").waitFor();
+  await page.screenshot({ path: `${out}/audit-${scheme}.png` });
   await page.close();
+
+  // An invite, as the person who receives the link sees it.
+  if (process.env.INVITE_URL) {
+    const visitor = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: scheme });
+    await visitor.goto(process.env.INVITE_URL);
+    await visitor.locator("body[data-hydrated]").waitFor();
+    await visitor.screenshot({ path: `${out}/invite-${scheme}.png` });
+    await visitor.close();
+  }
 }
 await browser.close();

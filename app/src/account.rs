@@ -165,6 +165,99 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+// The wire types of the settings pages (sessions, audit log) and of invites: here, in a
+// leaf, so that the backend seam and the pages can both use them.
+
+/// One live session, as its owner (or an admin) sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    /// Names the session for revoking it: a prefix of its stored hash, never its id.
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub ip: Option<String>,
+    pub agent: Option<String>,
+    /// The session of the request that asked.
+    pub current: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsView {
+    pub me: Principal,
+    /// Whose sessions these are.
+    pub user: String,
+    pub sessions: Vec<SessionRow>,
+}
+
+/// Rows per page.
+pub const PAGE_ROWS: usize = 100;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    pub event: String,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Which rows to show; every field narrows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub user: Option<String>,
+    pub event: Option<String>,
+    /// Unix seconds, inclusive.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Rows older than this id (the next page).
+    pub before: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub me: Principal,
+    pub entries: Vec<AuditEntry>,
+    /// Every kind of event, for the filter.
+    pub events: Vec<String>,
+    /// Whether older rows match too.
+    pub more: bool,
+}
+
+/// What an invite link is worth now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InviteStatus {
+    Open { group: String },
+    Expired,
+    Used,
+    Revoked,
+    Invalid,
+}
+
+impl InviteStatus {
+    /// Why the invite cannot be used, for anything but an open one.
+    pub fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Self::Open { .. } => None,
+            Self::Expired => Some("This invite has expired. Ask whoever sent it for a new one."),
+            Self::Used => {
+                Some("This invite has been used already. Ask whoever sent it for a new one.")
+            }
+            Self::Revoked => Some("This invite was revoked."),
+            Self::Invalid => Some("This invite link is not valid. Check that it was copied whole."),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    pub status: InviteStatus,
+    /// The signed-in user, who joins instead of creating an account.
+    pub signed_in_as: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

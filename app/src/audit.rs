@@ -1,51 +1,14 @@
 //! `/settings/audit` (admins): the audit log, newest first, filtered by user, action and
 //! time. Read-only: no server function changes an audit row, and the database refuses to.
 
+use crate::account::AuditView;
 use crate::{
-    account::Principal,
     dashboard::{failure_view, format::DateTime, loading_view, Frame},
     error::ApiError,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
-
-/// Rows per page.
-pub const PAGE_ROWS: usize = 100;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    /// Unix seconds.
-    pub at: i64,
-    pub event: String,
-    pub user: Option<String>,
-    pub ip: Option<String>,
-    pub detail: Option<String>,
-}
-
-/// Which rows to show; every field narrows.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditQuery {
-    pub user: Option<String>,
-    pub event: Option<String>,
-    /// Unix seconds, inclusive.
-    pub from: Option<i64>,
-    pub to: Option<i64>,
-    /// Rows older than this id (the next page).
-    pub before: Option<i64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditView {
-    pub me: Principal,
-    pub entries: Vec<AuditEntry>,
-    /// Every kind of event, for the filter.
-    pub events: Vec<String>,
-    /// Whether older rows match too.
-    pub more: bool,
-}
 
 /// `2025-01-31T13:05` (UTC, as the form sends it) as unix seconds.
 #[cfg(feature = "ssr")]
@@ -73,6 +36,7 @@ pub async fn audit_log(
     before: Option<i64>,
 ) -> Result<AuditView, ApiError> {
     use crate::{
+        account::AuditQuery,
         backend::{request_context, require_principal},
         error::respond_with,
     };

@@ -2,14 +2,11 @@
 //! `server` crate). Server functions parse their input, call one `Backend` method and map
 //! its error; the server crate provides the implementation through Leptos context.
 
-use crate::audit::{AuditQuery, AuditView};
-use crate::invite::InviteStatus;
 use crate::{
-    account::{Password, Principal, Username},
+    account::{AuditQuery, AuditView, InviteStatus, Password, Principal, SessionsView, Username},
     error::{respond_with, ApiError, LoginError},
     history::SeriesHistory,
     host::HostInfo,
-    settings::SessionsView,
 };
 use http::request::Parts;
 use leptos::prelude::*;

@@ -2,43 +2,11 @@
 //! password (the same rules as everywhere) and lands on the overview of the group's hosts;
 //! a signed-in user joins with one click. Used, expired and revoked invites say so.
 
+use crate::account::{InviteInfo, InviteStatus};
 use crate::{dashboard::loading_view, error::ApiError};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use serde::{Deserialize, Serialize};
-
-/// What an invite link is worth now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InviteStatus {
-    Open { group: String },
-    Expired,
-    Used,
-    Revoked,
-    Invalid,
-}
-
-impl InviteStatus {
-    /// Why the invite cannot be used, for anything but an open one.
-    pub fn refusal(&self) -> Option<&'static str> {
-        match self {
-            Self::Open { .. } => None,
-            Self::Expired => Some("This invite has expired. Ask whoever sent it for a new one."),
-            Self::Used => {
-                Some("This invite has been used already. Ask whoever sent it for a new one.")
-            }
-            Self::Revoked => Some("This invite was revoked."),
-            Self::Invalid => Some("This invite link is not valid. Check that it was copied whole."),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InviteInfo {
-    pub status: InviteStatus,
-    /// The signed-in user, who joins instead of creating an account.
-    pub signed_in_as: Option<String>,
-}
 
 #[server(prefix = "/api/fn", endpoint = "invite")]
 pub async fn invite(token: String) -> Result<InviteInfo, ApiError> {

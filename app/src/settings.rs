@@ -2,37 +2,14 @@
 //! and from what; end one of them, or every one but this. Ending a session closes its live
 //! pages within a second, wherever they are.
 
+use crate::account::SessionsView;
 use crate::{
-    account::Principal,
     dashboard::{failure_view, format::DateTime, loading_view, Frame},
     error::ApiError,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
-
-/// One live session, as its owner (or an admin) sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRow {
-    /// Names the session for revoking it: a prefix of its stored hash, never its id.
-    pub id: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub last_seen: i64,
-    pub ip: Option<String>,
-    pub agent: Option<String>,
-    /// The session of the request that asked.
-    pub current: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionsView {
-    pub me: Principal,
-    /// Whose sessions these are.
-    pub user: String,
-    pub sessions: Vec<SessionRow>,
-}
 
 /// The sessions of `user` (one's own without it; another user's for admins only).
 #[server(prefix = "/api/fn", endpoint = "sessions")]

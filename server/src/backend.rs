@@ -11,14 +11,14 @@ use crate::{
     },
 };
 use app::{
-    audit::{AuditEntry, AuditQuery, AuditView, PAGE_ROWS},
+    account::{
+        AuditEntry, AuditQuery, AuditView, InviteStatus, SessionRow, SessionsView, PAGE_ROWS,
+    },
     auth::{Password, Principal, Role, Username},
     backend::Backend,
     dashboard::HostInfo,
     error::{ApiError, LoginError},
     history::SeriesHistory,
-    invite::InviteStatus,
-    settings::{SessionRow, SessionsView},
 };
 use http::request::Parts;
 use std::sync::Arc;

@@ -145,7 +145,7 @@ fn Audit(
             <h1>"Audit log"</h1>
             <p class="muted">"Times are UTC. Entries cannot be changed or deleted."</p>
             <form method="get" class="audit-filter">
-                <label>"User " <input name="user" value=user.unwrap_or_default() autocomplete="off"/></label>
+                <label>"User " <input type="text" name="user" value=user.unwrap_or_default() autocomplete="off"/></label>
                 <label>
                     "Action "
                     <select name="event">

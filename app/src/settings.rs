@@ -236,7 +236,7 @@ fn Sessions(
             {own.then(|| view! { <PasswordForm password/> })}
             {is_admin.then(|| view! {
                 <form method="get" class="session-user">
-                    <label>"Sessions of user " <input name="user" autocomplete="off"/></label>
+                    <label>"Sessions of user " <input type="text" name="user" autocomplete="off"/></label>
                     <button type="submit">"Show"</button>
                 </form>
             })}

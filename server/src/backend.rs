@@ -8,6 +8,7 @@ use crate::{
         audit::{AuditEvent, AuditFilter},
         invites::{InviteState, InviteToken},
         sessions::id_hash,
+        users::UserStoreError,
     },
 };
 use app::{
@@ -359,7 +360,7 @@ impl Backend for ServerBackend {
             .add_user(username.as_str(), Role::Viewer, password)
             .await
             .map_err(|e| match e {
-                crate::auth::AccountError::Store(_) => {
+                crate::auth::AccountError::Store(UserStoreError::Exists(_)) => {
                     ApiError::BadRequest("That username is taken; choose another.".into())
                 }
                 crate::auth::AccountError::Password(e) => ApiError::BadRequest(e.to_string()),

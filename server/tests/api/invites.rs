@@ -90,6 +90,29 @@ async fn an_invite_makes_an_account_that_sees_exactly_the_groups_hosts() {
     let html = page.text().await.unwrap();
     assert!(html.contains("Join ops"), "{html}");
 
+    let taken = accept(&app, &token, "admin").await;
+    assert_eq!(taken.status(), StatusCode::BAD_REQUEST);
+    assert!(taken.text().await.unwrap().contains("taken"));
+    let short = client_from(None)
+        .post(app.url("/api/fn/accept_invite"))
+        .form(&[
+            ("token", token.as_str()),
+            ("username", "shorty"),
+            ("password", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        short.status(),
+        StatusCode::BAD_REQUEST,
+        "the same password rules"
+    );
+    assert!(
+        run(&app, &["invite", "list"]).contains("0/2"),
+        "refusals use nothing"
+    );
+
     let res = accept(&app, &token, "newbie").await;
     assert!(
         res.status().is_success() || res.status().is_redirection(),

@@ -254,8 +254,18 @@ impl InviteStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteInfo {
     pub status: InviteStatus,
+    /// For an open invite: its link, and the same as a QR code (an SVG made by the
+    /// server), to open it on a phone.
+    pub share: Option<InviteShare>,
     /// The signed-in user, who joins instead of creating an account.
     pub signed_in_as: Option<String>,
+}
+
+/// An open invite's link, as text and as a QR code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteShare {
+    pub link: String,
+    pub qr_svg: String,
 }
 
 #[cfg(test)]

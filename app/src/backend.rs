@@ -3,7 +3,10 @@
 //! its error; the server crate provides the implementation through Leptos context.
 
 use crate::{
-    account::{AuditQuery, AuditView, InviteStatus, Password, Principal, SessionsView, Username},
+    account::{
+        AuditQuery, AuditView, InviteShare, InviteStatus, Password, Principal, SessionsView,
+        Username,
+    },
     error::{respond_with, ApiError, LoginError},
     history::SeriesHistory,
     host::HostInfo,
@@ -78,8 +81,13 @@ pub trait Backend: Send + Sync + 'static {
         new: String,
     ) -> Result<u64, ApiError>;
 
-    /// What the invite link `token` is worth now (anyone may ask: the token is the secret).
-    async fn invite_status(&self, token: &str) -> Result<InviteStatus, ApiError>;
+    /// What the invite link `token` is worth now (anyone may ask: the token is the secret),
+    /// and for an open one its link and QR code.
+    async fn invite_status(
+        &self,
+        parts: &Parts,
+        token: &str,
+    ) -> Result<(InviteStatus, Option<InviteShare>), ApiError>;
 
     /// Creates an account through an open invite, makes it a member of the invite's group
     /// and signs the request's session in as it.

@@ -16,12 +16,13 @@ pub async fn invite(token: String) -> Result<InviteInfo, ApiError> {
     };
 
     let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
-    let status = backend
-        .invite_status(&token)
+    let (status, share) = backend
+        .invite_status(&parts, &token)
         .await
         .map_err(|e| respond_with(&e))?;
     Ok(InviteInfo {
         status,
+        share,
         signed_in_as: principal(&parts).map(|p| p.username),
     })
 }
@@ -129,6 +130,17 @@ fn Invite(info: InviteInfo, token: String) -> impl IntoView {
         }
         .into_any(),
     };
+    let share = info.share.map(|share| {
+        view! {
+            <figure class="qr">
+                <div class="qr-code" role="img" aria-label="QR code of this invite's link" inner_html=share.qr_svg></div>
+                <figcaption class="muted">
+                    "Scan to open this invite on a phone, or share the link: "
+                    <code class="invite-link">{share.link}</code>
+                </figcaption>
+            </figure>
+        }
+    });
     view! {
         <main class="login">
             <section class="card login-card" aria-labelledby="invite-title">
@@ -137,6 +149,7 @@ fn Invite(info: InviteInfo, token: String) -> impl IntoView {
                     <span>"Lookout"</span>
                 </div>
                 {body}
+                {share}
             </section>
         </main>
     }

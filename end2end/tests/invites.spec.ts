@@ -1,3 +1,5 @@
+import jsQR from "jsqr";
+import { PNG } from "pngjs";
 import { test, expect } from "./fixtures";
 import { OwnServer } from "./own-server";
 
@@ -37,6 +39,12 @@ test("an invite link makes an account that sees exactly its group's hosts", asyn
   try {
     await page.goto(link);
     await expect(page.getByRole("heading", { name: "Join ops" })).toBeVisible();
+    // The QR code (an SVG the server made) decodes to the same link the page shows.
+    await expect(page.locator(".invite-link")).toHaveText(link);
+    const png = PNG.sync.read(await page.locator(".qr-code svg").screenshot());
+    const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+    expect(decoded?.data).toBe(link);
+
     await page.getByLabel("Username").fill("newcomer");
     await page.getByLabel("Password").fill("a-long-enough-password");
     await page.getByRole("button", { name: "Join" }).click();
@@ -80,6 +88,7 @@ test("used, expired and revoked invites are refused with a clear message", async
       await expect(page.getByRole("heading", { name: "Invitation not valid" })).toBeVisible();
       await expect(page.getByRole("alert")).toContainText(message);
       await expect(page.getByLabel("Username")).toHaveCount(0);
+      await expect(page.locator(".qr-code")).toHaveCount(0);
     }
   } finally {
     await context.close();

@@ -13,7 +13,8 @@ use crate::{
 };
 use app::{
     account::{
-        AuditEntry, AuditQuery, AuditView, InviteStatus, SessionRow, SessionsView, PAGE_ROWS,
+        AuditEntry, AuditQuery, AuditView, InviteShare, InviteStatus, SessionRow, SessionsView,
+        PAGE_ROWS,
     },
     auth::{Password, Principal, Role, Username},
     backend::Backend,
@@ -63,6 +64,20 @@ impl ServerBackend {
         if let Err(e) = self.live.access.refresh().await {
             tracing::warn!(error = %e, "cannot reload groups after a change");
         }
+    }
+}
+
+/// `text` as a QR code in SVG, dark modules on white with the quiet zone around.
+fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(220, 220)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build(),
+        // A link of a few dozen bytes always fits; the page shows the link either way.
+        Err(_) => String::new(),
     }
 }
 
@@ -327,9 +342,13 @@ impl Backend for ServerBackend {
             })
     }
 
-    async fn invite_status(&self, token: &str) -> Result<InviteStatus, ApiError> {
+    async fn invite_status(
+        &self,
+        parts: &Parts,
+        token: &str,
+    ) -> Result<(InviteStatus, Option<InviteShare>), ApiError> {
         let Some(token) = InviteToken::parse(token) else {
-            return Ok(InviteStatus::Invalid);
+            return Ok((InviteStatus::Invalid, None));
         };
         let state = self
             .live
@@ -337,7 +356,17 @@ impl Backend for ServerBackend {
             .invite_state(&token)
             .await
             .map_err(|e| internal(&e))?;
-        Ok(status_of(&state))
+        let status = status_of(&state);
+        let share = matches!(status, InviteStatus::Open { .. }).then(|| {
+            let link = format!(
+                "{}/invite/{}",
+                self.live.origin.base_url(&parts.headers),
+                token.expose()
+            );
+            let qr_svg = qr_svg(&link);
+            InviteShare { link, qr_svg }
+        });
+        Ok((status, share))
     }
 
     async fn accept_invite(

@@ -70,6 +70,21 @@ impl OriginPolicy {
         }
     }
 
+    /// Where this server is reached, for links it hands out: the public origin, or the
+    /// request's own `Host` (which [`OriginPolicy::allows_host`] has checked already).
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        match &self.public_origin {
+            Some(origin) => origin.as_str().trim_end_matches('/').to_string(),
+            None => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("127.0.0.1");
+                format!("http://{host}")
+            }
+        }
+    }
+
     pub fn host_rule(&self) -> &HostRule {
         &self.hosts
     }

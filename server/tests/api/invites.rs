@@ -89,6 +89,12 @@ async fn an_invite_makes_an_account_that_sees_exactly_the_groups_hosts() {
     assert_eq!(page.status(), StatusCode::OK, "open without a session");
     let html = page.text().await.unwrap();
     assert!(html.contains("Join ops"), "{html}");
+    // Its link and the same as a QR code, made on the server, to open it on a phone.
+    assert!(
+        html.contains(&format!("http://{}/invite/{token}", app.addr)),
+        "{html}"
+    );
+    assert!(html.contains("<svg") && html.contains("QR code"), "{html}");
 
     let taken = accept(&app, &token, "admin").await;
     assert_eq!(taken.status(), StatusCode::BAD_REQUEST);
@@ -211,6 +217,10 @@ async fn used_expired_revoked_and_forged_invites_are_refused_clearly() {
             .await
             .unwrap();
         assert!(html.contains(says), "{token}: page says {says}");
+        assert!(
+            !html.contains("<svg"),
+            "{token}: no QR code for a refused invite"
+        );
         let res = accept(&app, token, "mallory").await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{token}");
         assert!(

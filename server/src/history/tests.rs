@@ -62,12 +62,13 @@ async fn minutes(h: &History, host: &str, series: &str, from: i64, to: i64) -> V
     }
 }
 
-/// The series' 1m points on disk, every block of them.
-async fn stored_minutes(h: &History, host: &str, series: &str) -> Vec<RollupPoint> {
+/// The series' points of a rollup tier (1: minutes, 2: hours) on disk, every block of them.
+async fn stored(h: &History, host: &str, series: &str, tier: i64) -> Vec<RollupPoint> {
     let id = read(&h.index).id(host, series).expect("series exists");
     let blocks: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = 1")
+        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = ?")
             .bind(id)
+            .bind(tier)
             .fetch_all(h.db.pool())
             .await
             .unwrap();
@@ -76,6 +77,14 @@ async fn stored_minutes(h: &History, host: &str, series: &str) -> Vec<RollupPoin
         rollup::decode_into(block, &mut out).unwrap();
     }
     out
+}
+
+async fn stored_minutes(h: &History, host: &str, series: &str) -> Vec<RollupPoint> {
+    stored(h, host, series, 1).await
+}
+
+async fn stored_hours(h: &History, host: &str, series: &str) -> Vec<RollupPoint> {
+    stored(h, host, series, 2).await
 }
 
 /// A minute of 1 Hz samples for two series, starting at `start`.
@@ -701,22 +710,6 @@ async fn a_crash_between_the_slices_of_a_seal_neither_loses_nor_counts_twice() {
         raw(&h, "web-2", "cpu", start, start + MINUTE).await.len(),
         60
     );
-}
-
-/// The series' 1h points on disk, every block of them.
-async fn stored_hours(h: &History, host: &str, series: &str) -> Vec<RollupPoint> {
-    let id = read(&h.index).id(host, series).expect("series exists");
-    let blocks: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = 2")
-            .bind(id)
-            .fetch_all(h.db.pool())
-            .await
-            .unwrap();
-    let mut out = Vec::new();
-    for block in &blocks {
-        rollup::decode_into(block, &mut out).unwrap();
-    }
-    out
 }
 
 #[tokio::test]

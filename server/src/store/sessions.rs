@@ -263,11 +263,16 @@ impl Db {
                 .fetch_all(&mut *tx)
                 .await?;
         tx.commit().await?;
-        let count = ended.len() as u64;
-        for hash in ended {
+        Ok(self.sessions_ended(ended))
+    }
+
+    /// Tells the socket registry that these sessions ended; how many.
+    fn sessions_ended(&self, hashes: Vec<String>) -> u64 {
+        let count = hashes.len() as u64;
+        for hash in hashes {
             self.session_ended(hash);
         }
-        Ok(count)
+        count
     }
 
     /// The live session named by `handle` (see [`HANDLE_CHARS`]): its hash and user.
@@ -311,11 +316,7 @@ impl Db {
         .bind(keep)
         .fetch_all(self.pool())
         .await?;
-        let count = ended.len() as u64;
-        for hash in ended {
-            self.session_ended(hash);
-        }
-        Ok(count)
+        Ok(self.sessions_ended(ended))
     }
 
     /// Sets a new password hash and ends every session of the user but `keep`, in one
@@ -354,11 +355,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let count = ended.len() as u64;
-        for hash in ended {
-            self.session_ended(hash);
-        }
-        Ok(count)
+        Ok(self.sessions_ended(ended))
     }
 
     /// Which of `hashes` are live sessions now.

@@ -29,13 +29,18 @@ pub fn lookout(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("lookout output")
 }
 
-fn ok(out: Output) -> String {
+pub fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must succeed; its standard output.
+pub fn run(app: &TestApp, args: &[&str]) -> String {
+    ok(lookout(app, args, None))
 }
 
 #[tokio::test]

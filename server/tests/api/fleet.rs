@@ -58,7 +58,7 @@ async fn socket(app: &TestApp, cookie: &str, subscribe: &str) -> Ws {
 }
 
 /// Every text frame that arrives within `window`.
-async fn frames_within(ws: &mut Ws, window: Duration) -> Vec<Value> {
+pub async fn frames_within(ws: &mut Ws, window: Duration) -> Vec<Value> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + window;
     while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {

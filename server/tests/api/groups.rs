@@ -3,28 +3,19 @@
 //! widen open sockets within a second.
 
 use crate::{
-    cli::lookout,
+    cli::{lookout, run},
+    fleet::frames_within,
     helpers::*,
     ingest::{batch, now_ms, push, sample},
     live::{next_of_type, open, Ws},
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 const PASSWORD: &str = "a-long-enough-password";
-
-fn run(app: &TestApp, args: &[&str]) -> String {
-    let out = lookout(app, args, None);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// The last line a `token create` printed: the token.
 fn token(app: &TestApp, args: &[&str]) -> String {
@@ -79,17 +70,6 @@ async fn fleet() -> TestApp {
         );
     }
     app
-}
-
-async fn frames_within(ws: &mut Ws, window: Duration) -> Vec<Value> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, ws.next()).await {
-        if let Message::Text(text) = message {
-            seen.push(serde_json::from_str(&text).unwrap());
-        }
-    }
-    seen
 }
 
 fn names(list: &Value) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! forged links are refused with a clear message, and a link's uses cannot be outrun.
 
 use crate::{
-    cli::lookout,
+    cli::{lookout, run},
     helpers::*,
     ingest::{batch, now_ms, push, sample},
 };
@@ -11,16 +11,6 @@ use reqwest::{header, StatusCode};
 use serde_json::Value;
 
 const PASSWORD: &str = "a-long-enough-password";
-
-fn run(app: &TestApp, args: &[&str]) -> String {
-    let out = lookout(app, args, None);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// `ops` with host `ops-1`, and `other` with host `other-1`.
 async fn two_groups() -> TestApp {

@@ -1,7 +1,10 @@
 //! The audit log page's server function: admins only, filtered by user, action and time;
 //! rows that no statement can change or delete.
 
-use crate::{cli::lookout, helpers::*};
+use crate::{
+    cli::{add_user, run},
+    helpers::*,
+};
 use reqwest::{header, StatusCode};
 use serde_json::Value;
 
@@ -33,12 +36,7 @@ fn events(view: &Value) -> Vec<(String, String)> {
 
 async fn with_carol() -> (TestApp, String) {
     let app = spawn_app().await;
-    let out = lookout(
-        &app,
-        &["user", "add", "carol", "--password-stdin"],
-        Some("carols-long-password\n"),
-    );
-    assert!(out.status.success());
+    add_user(&app, "carol", "carols-long-password");
     assert_eq!(
         app.login("carol", "wrong-password").await.status(),
         StatusCode::UNAUTHORIZED
@@ -92,8 +90,7 @@ async fn only_admins_read_the_audit_log() {
 #[tokio::test]
 async fn the_audit_log_filters_by_user_action_and_time() {
     let (app, _) = with_carol().await;
-    let out = lookout(&app, &["group", "add", "ops"], None);
-    assert!(out.status.success());
+    run(&app, &["group", "add", "ops"]);
     let admin = app.admin_cookie().await;
 
     let (_, view) = audit(&app, Some(&admin), &[("user", "carol")]).await;

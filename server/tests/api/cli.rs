@@ -38,6 +38,28 @@ pub fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Adds a viewer account with `password`, as an operator would.
+pub fn add_user(app: &TestApp, name: &str, password: &str) {
+    ok(lookout(
+        app,
+        &["user", "add", name, "--password-stdin"],
+        Some(&format!("{password}\n")),
+    ));
+}
+
+/// The events of the audit log, newest first.
+pub async fn audit_events(app: &TestApp) -> Vec<String> {
+    lookout::store::Db::connect(&app.config.database_url)
+        .await
+        .expect("database opens")
+        .recent_audit(100)
+        .await
+        .expect("audit log reads")
+        .into_iter()
+        .map(|r| r.event)
+        .collect()
+}
+
 /// Runs a command that must succeed; its standard output.
 pub fn run(app: &TestApp, args: &[&str]) -> String {
     ok(lookout(app, args, None))

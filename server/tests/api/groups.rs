@@ -3,7 +3,7 @@
 //! widen open sockets within a second.
 
 use crate::{
-    cli::{lookout, run},
+    cli::{add_user, audit_events, lookout, run},
     fleet::frames_within,
     helpers::*,
     ingest::{batch, now_ms, push, sample},
@@ -20,15 +20,6 @@ const PASSWORD: &str = "a-long-enough-password";
 /// The last line a `token create` printed: the token.
 fn token(app: &TestApp, args: &[&str]) -> String {
     run(app, args).lines().last().unwrap().trim().to_string()
-}
-
-fn add_user(app: &TestApp, name: &str) {
-    let out = lookout(
-        app,
-        &["user", "add", name, "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(out.status.success(), "{out:?}");
 }
 
 async fn cookie_of(app: &TestApp, name: &str) -> String {
@@ -51,7 +42,7 @@ async fn fleet() -> TestApp {
     run(&app, &["group", "add", "db", "--parent", "ops"]);
     run(&app, &["group", "add", "staging"]);
     for user in ["owner", "parent", "sibling", "nobody"] {
-        add_user(&app, user);
+        add_user(&app, user, PASSWORD);
     }
     run(&app, &["group", "member", "add", "db", "owner", "--owner"]);
     run(&app, &["group", "member", "add", "ops", "parent"]);
@@ -357,15 +348,7 @@ async fn group_commands_refuse_what_would_break_the_tree() {
     run(&app, &["host", "move", "stage-1", "root"]);
     run(&app, &["token", "revoke", "stage-1"]);
     run(&app, &["group", "remove", "staging"]);
-    let events: Vec<String> = lookout::store::Db::connect(&app.config.database_url)
-        .await
-        .unwrap()
-        .recent_audit(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .collect();
+    let events = audit_events(&app).await;
     for event in [
         "group.created",
         "group.removed",

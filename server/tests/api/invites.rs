@@ -3,7 +3,7 @@
 //! forged links are refused with a clear message, and a link's uses cannot be outrun.
 
 use crate::{
-    cli::{lookout, run},
+    cli::{add_user, audit_events, run},
     helpers::*,
     ingest::{batch, now_ms, push, sample},
 };
@@ -125,15 +125,7 @@ async fn an_invite_makes_an_account_that_sees_exactly_the_groups_hosts() {
         listed.contains("open") && listed.contains("1/2"),
         "{listed}"
     );
-    let events: Vec<String> = lookout::store::Db::connect(&app.config.database_url)
-        .await
-        .unwrap()
-        .recent_audit(50)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .collect();
+    let events = audit_events(&app).await;
     for e in ["invite.created", "invite.used", "user.created"] {
         assert!(events.iter().any(|x| x == e), "{e} in {events:?}");
     }
@@ -142,12 +134,7 @@ async fn an_invite_makes_an_account_that_sees_exactly_the_groups_hosts() {
 #[tokio::test]
 async fn a_signed_in_user_joins_the_invites_group() {
     let app = two_groups().await;
-    let out = lookout(
-        &app,
-        &["user", "add", "carol", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    );
-    assert!(out.status.success());
+    add_user(&app, "carol", PASSWORD);
     let cookie = session_cookie(&app.login("carol", PASSWORD).await).unwrap();
     assert!(hosts(&app, &cookie).await.is_empty(), "no group yet");
     let token = invite(&app, &["other"]);

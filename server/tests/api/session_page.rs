@@ -3,7 +3,7 @@
 //! else; another user's sessions only for admins.
 
 use crate::{
-    cli::lookout,
+    cli::{add_user, audit_events},
     helpers::*,
     live::{closed_with, next_of_type, open},
 };
@@ -115,20 +115,8 @@ async fn revoking_another_session_closes_its_live_socket_within_a_second() {
 
     let again = call(&app, "revoke_session", &laptop, &[("id", &other)]).await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST, "already ended");
-    let audit = run_audit(&app).await;
+    let audit = audit_events(&app).await;
     assert!(audit.iter().any(|e| e == "session.revoked"), "{audit:?}");
-}
-
-async fn run_audit(app: &TestApp) -> Vec<String> {
-    lookout::store::Db::connect(&app.config.database_url)
-        .await
-        .unwrap()
-        .recent_audit(20)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .collect()
 }
 
 #[tokio::test]
@@ -153,12 +141,7 @@ async fn signing_out_everywhere_else_keeps_only_this_session() {
 #[tokio::test]
 async fn only_an_admin_sees_or_ends_another_users_sessions() {
     let app = spawn_app().await;
-    let out = lookout(
-        &app,
-        &["user", "add", "carol", "--password-stdin"],
-        Some("carols-long-password\n"),
-    );
-    assert!(out.status.success());
+    add_user(&app, "carol", "carols-long-password");
     let carol = sign_in_as(&app, "carol", "carols-long-password", FIREFOX).await;
     let admin = sign_in_as(&app, ADMIN, ADMIN_PASSWORD, CHROME).await;
 
@@ -260,7 +243,7 @@ async fn changing_ones_password_needs_the_current_one_and_ends_every_other_sessi
         app.login(ADMIN, "a-brand-new-password").await.status(),
         StatusCode::OK
     );
-    assert!(run_audit(&app)
+    assert!(audit_events(&app)
         .await
         .iter()
         .any(|e| e == "user.password_changed"));

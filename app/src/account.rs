@@ -199,6 +199,9 @@ pub struct AuditEntry {
     /// Unix seconds.
     pub at: i64,
     pub event: String,
+    /// Who did it (a user, or the command line).
+    pub actor: Option<String>,
+    /// The account it is about.
     pub user: Option<String>,
     pub ip: Option<String>,
     pub detail: Option<String>,

@@ -132,6 +132,7 @@ fn Audit(
             view! {
                 <tr>
                     <td class="nowrap">{when(e.at)}</td>
+                    <td>{e.actor.unwrap_or_else(|| "—".into())}</td>
                     <td>{e.user.unwrap_or_else(|| "—".into())}</td>
                     <td><code>{e.event}</code></td>
                     <td>{e.ip.unwrap_or_else(|| "—".into())}</td>
@@ -161,6 +162,7 @@ fn Audit(
                 <thead>
                     <tr>
                         <th>"Time"</th>
+                        <th>"By"</th>
                         <th>"User"</th>
                         <th>"Action"</th>
                         <th>"Address"</th>

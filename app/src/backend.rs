@@ -10,6 +10,7 @@ use crate::{
     error::{respond_with, ApiError, LoginError},
     history::SeriesHistory,
     host::HostInfo,
+    team::{AdminAction, AdminOutcome, GroupsView, TokensView, UsersView},
 };
 use http::request::Parts;
 use leptos::prelude::*;
@@ -111,6 +112,24 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Ends every session of the principal but the request's own. How many ended.
     async fn sign_out_others(&self, parts: &Parts, principal: &Principal) -> Result<u64, ApiError>;
+
+    /// Every account (admins only).
+    async fn admin_users(&self, principal: &Principal) -> Result<UsersView, ApiError>;
+
+    /// The groups the principal manages, with their members, hosts and invites (none for
+    /// a user who manages none).
+    async fn admin_groups(&self, principal: &Principal) -> Result<GroupsView, ApiError>;
+
+    /// Every API token, never its secret (admins only).
+    async fn admin_tokens(&self, principal: &Principal) -> Result<TokensView, ApiError>;
+
+    /// Performs `action` if the principal may: 403 otherwise, before anything changes.
+    async fn admin(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        action: AdminAction,
+    ) -> Result<AdminOutcome, ApiError>;
 }
 
 /// The backend as stored in Leptos context.

@@ -3,12 +3,14 @@
 //! exchange. Compiled to WASM (`hydrate`) for the browser and natively (`ssr`) for the
 //! server, which renders every page before the WASM arrives.
 
-// Dependencies point up this list, never down. Leaves: they import nothing of the crate.
+// Dependencies point up this list, never down. Wire types first: they import nothing of the
+// crate but what is above them here.
 pub mod account;
 pub mod error;
 pub mod history;
 pub mod host;
 pub mod live;
+pub mod team;
 
 // The seam to the server's domain.
 #[cfg(feature = "ssr")]
@@ -19,6 +21,7 @@ pub mod chart;
 pub mod live_client;
 
 // Features: pages and the server functions behind them.
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
@@ -81,6 +84,21 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("settings"), StaticSegment("audit"))
                     view=audit::AuditPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("users"))
+                    view=admin::UsersPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("groups"))
+                    view=admin::GroupsPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("tokens"))
+                    view=admin::TokensPage
                     ssr=SsrMode::Async
                 />
                 <Route

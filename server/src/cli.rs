@@ -8,13 +8,20 @@ use crate::{
         Auth,
     },
     config::{Config, DatabaseArgs, ServeArgs},
-    store::{audit::AuditEvent, settings::PASSWORD_MIN_LENGTH, Db},
+    store::{
+        audit::{Actor, AuditEvent},
+        settings::PASSWORD_MIN_LENGTH,
+        Db,
+    },
     Application,
 };
 use anyhow::{bail, Context};
 use app::auth::Role;
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 use std::io::BufRead;
+
+/// The actor of every change made here, in the audit log.
+const CLI: Actor = Actor::CommandLine;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -107,6 +114,10 @@ pub enum GroupCommand {
     List,
     /// Remove an empty group.
     Remove { name: String },
+    /// Give a group a new name.
+    Rename { name: String, new_name: String },
+    /// Put a group, with everything below it, under another group.
+    Nest { name: String, parent: String },
     /// Add or remove members.
     Member {
         #[command(subcommand)]
@@ -185,6 +196,12 @@ pub enum UserCommand {
     Sessions { name: String },
     /// End every session of an account.
     Revoke { name: String },
+    /// Give an account another role; its sessions end.
+    Role { name: String, role: Role },
+    /// Disable an account: it cannot sign in, and its sessions end.
+    Disable { name: String },
+    /// Enable a disabled account.
+    Enable { name: String },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -247,25 +264,26 @@ async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let (password, generated) = password_from(password_stdin)?;
-            let name = auth.add_user(&name, role, password.clone()).await?;
+            let name = auth.add_user(&CLI, &name, role, password.clone()).await?;
             println!("created {role} {name}");
             if generated {
                 println!("password (shown once): {password}");
             }
         }
         UserCommand::List => {
-            println!("{:<32} {:<8} created", "username", "role");
+            println!("{:<32} {:<8} {:<9} created", "username", "role", "state");
             for user in db.list_users().await? {
                 println!(
-                    "{:<32} {:<8} {}",
+                    "{:<32} {:<8} {:<9} {}",
                     user.username,
                     user.role,
+                    if user.disabled { "disabled" } else { "active" },
                     format_time(user.created_at)
                 );
             }
         }
         UserCommand::Remove { name } => {
-            auth.remove_user(&name).await?;
+            auth.remove_user(&CLI, &name).await?;
             println!("removed {name}; its sessions have ended");
         }
         UserCommand::Passwd {
@@ -273,7 +291,7 @@ async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let (password, generated) = password_from(password_stdin)?;
-            let ended = auth.change_password(&name, password.clone()).await?;
+            let ended = auth.change_password(&CLI, &name, password.clone()).await?;
             println!("password changed; {ended} session(s) ended");
             if generated {
                 println!("password (shown once): {password}");
@@ -291,8 +309,20 @@ async fn run_user(config: Config, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Revoke { name } => {
-            let ended = auth.revoke_sessions(&name).await?;
+            let ended = auth.revoke_sessions(&CLI, &name).await?;
             println!("{ended} session(s) of {name} ended");
+        }
+        UserCommand::Role { name, role } => {
+            let ended = auth.set_role(&CLI, &name, role).await?;
+            println!("{name} is now {role}; {ended} session(s) ended");
+        }
+        UserCommand::Disable { name } => {
+            let ended = auth.set_disabled(&CLI, &name, true).await?;
+            println!("{name} is disabled; {ended} session(s) ended");
+        }
+        UserCommand::Enable { name } => {
+            auth.set_disabled(&CLI, &name, false).await?;
+            println!("{name} is enabled");
         }
     }
     Ok(())
@@ -313,7 +343,7 @@ async fn run_token(database_url: &str, command: TokenCommand) -> anyhow::Result<
                 .transpose()?
                 .unwrap_or(HostBinding::Unbound);
             let token = db
-                .create_token_in(&name, scope, hosts.clone(), group.as_deref())
+                .create_token_in(&CLI, &name, scope, hosts.clone(), group.as_deref())
                 .await?;
             match scope {
                 Scope::Ingest => println!(
@@ -346,7 +376,7 @@ async fn run_token(database_url: &str, command: TokenCommand) -> anyhow::Result<
             }
         }
         TokenCommand::Revoke { name } => {
-            db.revoke_token(&name).await?;
+            db.revoke_token(&CLI, &name).await?;
             println!("revoked token {name}");
         }
     }
@@ -371,12 +401,12 @@ async fn run_host(database_url: &str, command: HostCommand) -> anyhow::Result<()
             if !db.remove_host(&name).await? {
                 bail!("no host named {name}");
             }
-            db.audit(AuditEvent::HostRemoved, None, None, Some(&name))
+            db.audit_by(&CLI, AuditEvent::HostRemoved, None, Some(&name))
                 .await;
             println!("removed host {name} and its data");
         }
         HostCommand::Move { name, group } => {
-            db.move_host(&name, &group).await?;
+            db.move_host(&CLI, &name, &group).await?;
             println!("moved host {name} to group {group}");
         }
     }
@@ -394,7 +424,7 @@ async fn run_invite(database_url: &str, command: InviteCommand) -> anyhow::Resul
             addr,
         } => {
             let secs = i64::try_from(expires.as_secs()).unwrap_or(i64::MAX);
-            let token = db.create_invite(&group, uses, secs, None).await?;
+            let token = db.create_invite(&group, uses, secs, &CLI).await?;
             let base = public_origin.unwrap_or_else(|| format!("http://{addr}"));
             println!(
                 "invite {} to {group}: {uses} use(s), open for {}; its link, shown only now:",
@@ -422,7 +452,7 @@ async fn run_invite(database_url: &str, command: InviteCommand) -> anyhow::Resul
             }
         }
         InviteCommand::Revoke { id } => {
-            db.revoke_invite(id, None).await?;
+            db.revoke_invite(id, &CLI).await?;
             println!("revoked invite {id}");
         }
     }
@@ -433,7 +463,7 @@ async fn run_group(database_url: &str, command: GroupCommand) -> anyhow::Result<
     let db = Db::connect(database_url).await?;
     match command {
         GroupCommand::Add { name, parent } => {
-            db.create_group(&name, parent.as_deref()).await?;
+            db.create_group(&CLI, &name, parent.as_deref()).await?;
             println!(
                 "created group {name} below {}",
                 parent.as_deref().unwrap_or("root")
@@ -452,20 +482,28 @@ async fn run_group(database_url: &str, command: GroupCommand) -> anyhow::Result<
             }
         }
         GroupCommand::Remove { name } => {
-            db.remove_group(&name).await?;
+            db.remove_group(&CLI, &name).await?;
             println!("removed group {name}");
+        }
+        GroupCommand::Rename { name, new_name } => {
+            db.rename_group(&CLI, &name, &new_name).await?;
+            println!("renamed group {name} to {new_name}");
+        }
+        GroupCommand::Nest { name, parent } => {
+            db.nest_group(&CLI, &name, &parent).await?;
+            println!("group {name} is now below {parent}");
         }
         GroupCommand::Member {
             command: MemberCommand::Add { group, user, owner },
         } => {
-            db.add_member(&group, &user, owner).await?;
+            db.add_member(&CLI, &group, &user, owner).await?;
             let role = if owner { "an owner" } else { "a member" };
             println!("{user} is {role} of {group}");
         }
         GroupCommand::Member {
             command: MemberCommand::Remove { group, user },
         } => {
-            db.remove_member(&group, &user).await?;
+            db.remove_member(&CLI, &group, &user).await?;
             println!("{user} is no longer a member of {group}");
         }
     }

@@ -25,7 +25,7 @@ use crate::{
     http::{security::SecurityPolicy, serve::Connections, AppState},
     live::Live,
     stats::Stats,
-    store::{sessions::SqlSessionStore, settings::PASSWORD_MIN_LENGTH, Db},
+    store::{audit::Actor, sessions::SqlSessionStore, settings::PASSWORD_MIN_LENGTH, Db},
 };
 use anyhow::Context;
 use app::auth::Role;
@@ -303,7 +303,7 @@ async fn create_first_admin(db: &Db, auth: &Auth, password: Option<String>) -> a
     }
     let generated = password.is_none();
     let password = password.unwrap_or_else(auth::password::random_password);
-    auth.add_user("admin", Role::Admin, password.clone())
+    auth.add_user(&Actor::CommandLine, "admin", Role::Admin, password.clone())
         .await
         .context(
             "cannot create the first admin (is LOOKOUT_ADMIN_PASSWORD at least 8 characters?)",

@@ -47,8 +47,15 @@ pub fn Frame(
                 {connection.map(|connection| view! { <ConnectionBadge connection/> })}
                 <span class="user" data-testid="signed-in-user">{user.username.clone()}</span>
                 <span class="role">{user.role.to_string()}</span>
-                {(user.role == crate::account::Role::Admin)
-                    .then(|| view! { <a class="sessions-link" href="/settings/audit">"Audit"</a> })}
+                {if user.role == crate::account::Role::Admin {
+                    view! {
+                        <a class="sessions-link" href="/admin/users">"Admin"</a>
+                        <a class="sessions-link" href="/settings/audit">"Audit"</a>
+                    }
+                    .into_any()
+                } else {
+                    view! { <a class="sessions-link" href="/admin/groups">"Groups"</a> }.into_any()
+                }}
                 <a class="sessions-link" href="/settings/sessions">"Sessions"</a>
                 <SignOutButton/>
             </div>

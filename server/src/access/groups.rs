@@ -75,8 +75,11 @@ impl Access {
 pub struct Forest {
     pub version: i64,
     children: HashMap<i64, Vec<i64>>,
+    names: HashMap<i64, String>,
     /// user → groups they are a member of.
     members: HashMap<i64, Vec<i64>>,
+    /// user → groups they own.
+    owners: HashMap<i64, Vec<i64>>,
     /// host → group, for hosts not in the root group.
     hosts: HashMap<String, i64>,
 }
@@ -99,13 +102,23 @@ impl Forest {
             }
         }
         let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (user, group, _) in &rows.members {
+        let mut owners: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (user, group, owner) in &rows.members {
             members.entry(*user).or_default().push(*group);
+            if *owner {
+                owners.entry(*user).or_default().push(*group);
+            }
         }
         Self {
             version: rows.version,
             children,
+            names: rows
+                .groups
+                .iter()
+                .map(|(id, name, _)| (*id, name.clone()))
+                .collect(),
             members,
+            owners,
             hosts: rows.hosts.into_iter().collect(),
         }
     }
@@ -130,6 +143,31 @@ impl Forest {
         }
         let granted = self.members.get(&user_id).cloned().unwrap_or_default();
         Viewer::Groups(Arc::new(self.below(granted)))
+    }
+
+    /// The groups `user_id` manages: every group for an admin, else those they own and
+    /// every group below them. An owner manages the members, invites and hosts there.
+    pub fn managed(&self, user_id: i64, role: Role) -> HashSet<i64> {
+        if role == Role::Admin {
+            return self.names.keys().copied().collect();
+        }
+        self.below(self.owners.get(&user_id).cloned().unwrap_or_default())
+    }
+
+    /// Whether `user_id` manages the group named `group` (an unknown group: no).
+    pub fn manages(&self, user_id: i64, role: Role, group: &str) -> bool {
+        self.group_named(group)
+            .is_some_and(|id| self.managed(user_id, role).contains(&id))
+    }
+
+    pub fn group_named(&self, name: &str) -> Option<i64> {
+        self.names
+            .iter()
+            .find_map(|(id, n)| (n == name).then_some(*id))
+    }
+
+    pub fn name_of(&self, group: i64) -> Option<&str> {
+        self.names.get(&group).map(String::as_str)
     }
 
     /// What a read token of `group` may see (`None`: the root group, everything).
@@ -219,6 +257,34 @@ mod tests {
         assert_eq!(f.user(99, Role::Admin), Viewer::All);
         assert_eq!(sees(&f.token(Some(5))), ["web-1"]);
         assert_eq!(f.token(None), Viewer::All);
+    }
+
+    #[test]
+    fn owners_manage_their_group_and_below_and_admins_everything() {
+        let f = forest();
+        let managed = |user, role| -> Vec<&str> {
+            let mut names: Vec<&str> = f
+                .managed(user, role)
+                .into_iter()
+                .filter_map(|g| f.name_of(g))
+                .collect();
+            names.sort_unstable();
+            names
+        };
+        assert_eq!(
+            managed(10, Role::Viewer),
+            ["db", "db-replicas", "ops", "web"]
+        );
+        assert!(f.manages(10, Role::Viewer, "db-replicas"));
+        assert!(!f.manages(10, Role::Viewer, "staging"));
+        assert!(!f.manages(10, Role::Viewer, "root"), "never upwards");
+        assert!(
+            managed(11, Role::Viewer).is_empty(),
+            "a member manages nothing"
+        );
+        assert!(managed(99, Role::Viewer).is_empty());
+        assert_eq!(managed(99, Role::Admin).len(), 6);
+        assert!(!f.manages(99, Role::Admin, "no-such-group"));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! `ingest` or `read`, revocable, with a last-used time. Ingest tokens are bound to the
 //! hosts they may write: an exact name, a glob (`web-*`), or the first host they write.
 
-use crate::store::{audit::AuditEvent, unix_now, Db};
+use crate::store::{
+    audit::{Actor, AuditEvent},
+    unix_now, Db,
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -144,6 +147,8 @@ pub struct TokenInfo {
     pub name: String,
     pub scope: Scope,
     pub hosts: HostBinding,
+    /// The group its hosts join (ingest) or it reads (read); `None`: the root group.
+    pub group: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
@@ -184,20 +189,23 @@ pub enum Check {
 const LAST_USE_PRECISION_SECS: i64 = 60;
 
 impl Db {
-    /// Creates a token and returns its secret, which is not stored and cannot be shown again.
+    /// Creates a token of the root group, made at the command line, and returns its
+    /// secret, which is not stored and cannot be shown again.
     pub async fn create_token(
         &self,
         name: &str,
         scope: Scope,
         hosts: HostBinding,
     ) -> Result<ApiToken, TokenError> {
-        self.create_token_in(name, scope, hosts, None).await
+        self.create_token_in(&Actor::CommandLine, name, scope, hosts, None)
+            .await
     }
 
     /// [`Db::create_token`] for a group: the hosts an ingest token creates join it, and a
     /// read token reads only it and the groups below it.
     pub async fn create_token_in(
         &self,
+        by: &Actor,
         name: &str,
         scope: Scope,
         hosts: HostBinding,
@@ -233,9 +241,9 @@ impl Db {
         if done.rows_affected() == 0 {
             return Err(TokenError::Exists(name.to_string()));
         }
-        self.audit(
+        self.audit_by(
+            by,
             AuditEvent::TokenCreated,
-            None,
             None,
             Some(&format!(
                 "{name} ({scope}, hosts {hosts}, group {})",
@@ -248,8 +256,9 @@ impl Db {
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, TokenError> {
         let rows = sqlx::query(
-            "SELECT name, scope, host_pattern, created_at, last_used_at FROM api_tokens \
-             ORDER BY name",
+            "SELECT t.name, t.scope, t.host_pattern, t.created_at, t.last_used_at, \
+             g.name AS group_name FROM api_tokens t LEFT JOIN groups g ON g.id = t.group_id \
+             ORDER BY t.name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -262,6 +271,7 @@ impl Db {
                         .parse()
                         .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
                     hosts: HostBinding::from_column(row.try_get("host_pattern")?),
+                    group: row.try_get("group_name")?,
                     created_at: row.try_get("created_at")?,
                     last_used_at: row.try_get("last_used_at")?,
                 })
@@ -269,7 +279,7 @@ impl Db {
             .collect()
     }
 
-    pub async fn revoke_token(&self, name: &str) -> Result<(), TokenError> {
+    pub async fn revoke_token(&self, by: &Actor, name: &str) -> Result<(), TokenError> {
         let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
             .bind(name)
             .execute(self.pool())
@@ -277,7 +287,7 @@ impl Db {
         if done.rows_affected() == 0 {
             return Err(TokenError::NoSuchToken(name.to_string()));
         }
-        self.audit(AuditEvent::TokenRevoked, None, None, Some(name))
+        self.audit_by(by, AuditEvent::TokenRevoked, None, Some(name))
             .await;
         Ok(())
     }

@@ -10,7 +10,7 @@ pub mod throttle;
 use crate::{
     config::{SessionPolicy, ThrottlePolicy},
     store::{
-        audit::AuditEvent,
+        audit::{Actor, AuditEvent},
         sessions::{
             AuthState, ClientInfo, SessionSummary, AUTH_KEY, CLIENT_KEY, MAX_AGENT_CHARS, SEEN_KEY,
         },
@@ -224,9 +224,13 @@ impl Auth {
             )
             .await
             .map_err(|e| unavailable(&e))?;
-        let Some(user) = user.filter(|_| verified.matches) else {
+        let Some(user) = user.filter(|u| verified.matches && !u.disabled) else {
             let detail = if account.is_none() {
                 Some("unknown account")
+            } else if verified.matches {
+                // The same answer as a wrong password: a disabled account is not a way to
+                // tell which passwords are right.
+                Some("disabled account")
             } else {
                 None
             };
@@ -288,7 +292,7 @@ impl Auth {
             return Ok(None);
         }
         let user = match self.db.user_by_id(state.user_id).await? {
-            Some(user) if user.generation == state.generation => user,
+            Some(user) if user.generation == state.generation && !user.disabled => user,
             _ => {
                 session.flush().await?;
                 return Ok(None);
@@ -306,6 +310,7 @@ impl Auth {
     /// Creates an account. The password must meet the configured minimum.
     pub async fn add_user(
         &self,
+        by: &Actor,
         username: &str,
         role: Role,
         password: String,
@@ -315,10 +320,10 @@ impl Auth {
         let phc = self.hasher.hash(password).await?;
         self.db.create_user(&username, &phc, role).await?;
         self.db
-            .audit(
+            .audit_by(
+                by,
                 AuditEvent::UserCreated,
                 Some(username.as_str()),
-                None,
                 Some(role.as_str()),
             )
             .await;
@@ -328,6 +333,7 @@ impl Auth {
     /// Sets a new password and ends every session of the user (ASVS 7.4.3).
     pub async fn change_password(
         &self,
+        by: &Actor,
         username: &str,
         password: String,
     ) -> Result<u64, AccountError> {
@@ -342,10 +348,10 @@ impl Auth {
         self.db.set_password_hash(user.id, &phc).await?;
         let ended = self.db.delete_sessions_of_user(user.id).await?;
         self.db
-            .audit(
+            .audit_by(
+                by,
                 AuditEvent::PasswordChanged,
                 Some(username.as_str()),
-                None,
                 None,
             )
             .await;
@@ -399,28 +405,77 @@ impl Auth {
         Ok(ended)
     }
 
-    /// Removes an account; its sessions end with it.
-    pub async fn remove_user(&self, username: &str) -> Result<(), AccountError> {
-        let username = Username::parse(username)?;
+    /// Removes an account; its sessions end first, so that its sockets close at once.
+    pub async fn remove_user(&self, by: &Actor, username: &str) -> Result<(), AccountError> {
+        let user = self.user(username).await?;
+        self.db.delete_sessions_of_user(user.id).await?;
+        let username = Username::parse(&user.username)?;
         if !self.db.remove_user(&username).await? {
             return Err(AccountError::NoSuchUser(username.to_string()));
         }
         self.db
-            .audit(AuditEvent::UserRemoved, Some(username.as_str()), None, None)
+            .audit_by(by, AuditEvent::UserRemoved, Some(username.as_str()), None)
             .await;
         Ok(())
     }
 
     /// Ends every session of a user; returns how many were ended.
-    pub async fn revoke_sessions(&self, username: &str) -> Result<u64, AccountError> {
+    pub async fn revoke_sessions(&self, by: &Actor, username: &str) -> Result<u64, AccountError> {
         let user = self.user(username).await?;
         let ended = self.db.delete_sessions_of_user(user.id).await?;
         self.db
-            .audit(
+            .audit_by(
+                by,
                 AuditEvent::SessionRevoked,
                 Some(&user.username),
-                None,
                 Some(&format!("{ended} sessions")),
+            )
+            .await;
+        Ok(ended)
+    }
+
+    /// Gives a user another role; their sessions end (a privilege change, ASVS 7.4).
+    pub async fn set_role(
+        &self,
+        by: &Actor,
+        username: &str,
+        role: Role,
+    ) -> Result<u64, AccountError> {
+        let user = self.user(username).await?;
+        let ended = self.db.set_role(user.id, role).await?;
+        self.db
+            .audit_by(
+                by,
+                AuditEvent::RoleChanged,
+                Some(&user.username),
+                Some(&format!("{} to {role}; {ended} sessions ended", user.role)),
+            )
+            .await;
+        Ok(ended)
+    }
+
+    /// Disables (ending every session) or enables an account.
+    pub async fn set_disabled(
+        &self,
+        by: &Actor,
+        username: &str,
+        disabled: bool,
+    ) -> Result<u64, AccountError> {
+        let user = self.user(username).await?;
+        let ended = self.db.set_disabled(user.id, disabled).await?;
+        let event = if disabled {
+            AuditEvent::UserDisabled
+        } else {
+            AuditEvent::UserEnabled
+        };
+        self.db
+            .audit_by(
+                by,
+                event,
+                Some(&user.username),
+                disabled
+                    .then(|| format!("{ended} sessions ended"))
+                    .as_deref(),
             )
             .await;
         Ok(ended)
@@ -431,7 +486,7 @@ impl Auth {
         Ok(self.db.sessions_of_user(user.id).await?)
     }
 
-    async fn user(&self, username: &str) -> Result<UserRecord, AccountError> {
+    pub async fn user(&self, username: &str) -> Result<UserRecord, AccountError> {
         let username = Username::parse(username)?;
         self.db
             .user_by_name(&username)

@@ -26,10 +26,20 @@ pub enum AuditEvent {
     InviteCreated,
     InviteUsed,
     InviteRevoked,
+    UserDisabled,
+    UserEnabled,
+    RoleChanged,
+    GroupRenamed,
+    GroupNested,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    TwoFactorFailure,
+    RecoveryCodeUsed,
+    PolicyChanged,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 19] = [
+    pub const ALL: [AuditEvent; 29] = [
         Self::LoginSuccess,
         Self::LoginFailure,
         Self::LoginThrottled,
@@ -49,6 +59,16 @@ impl AuditEvent {
         Self::InviteCreated,
         Self::InviteUsed,
         Self::InviteRevoked,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::RoleChanged,
+        Self::GroupRenamed,
+        Self::GroupNested,
+        Self::TwoFactorEnabled,
+        Self::TwoFactorDisabled,
+        Self::TwoFactorFailure,
+        Self::RecoveryCodeUsed,
+        Self::PolicyChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,13 +92,60 @@ impl AuditEvent {
             Self::InviteCreated => "invite.created",
             Self::InviteUsed => "invite.used",
             Self::InviteRevoked => "invite.revoked",
+            Self::UserDisabled => "user.disabled",
+            Self::UserEnabled => "user.enabled",
+            Self::RoleChanged => "user.role_changed",
+            Self::GroupRenamed => "group.renamed",
+            Self::GroupNested => "group.moved",
+            Self::TwoFactorEnabled => "two_factor.enabled",
+            Self::TwoFactorDisabled => "two_factor.disabled",
+            Self::TwoFactorFailure => "login.second_factor_failure",
+            Self::RecoveryCodeUsed => "two_factor.recovery_code_used",
+            Self::PolicyChanged => "settings.changed",
         }
     }
 }
 
+/// Who did an audited thing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user, from an address.
+    User { name: String, ip: IpAddr },
+    /// Someone at the server's command line.
+    CommandLine,
+}
+
+impl Actor {
+    pub fn user(name: &str, ip: IpAddr) -> Self {
+        Self::User {
+            name: name.to_string(),
+            ip,
+        }
+    }
+
+    /// As stored in the `actor` column.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::User { name, .. } => name,
+            Self::CommandLine => COMMAND_LINE,
+        }
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Self::User { ip, .. } => Some(*ip),
+            Self::CommandLine => None,
+        }
+    }
+}
+
+/// The actor of changes made at the command line.
+pub const COMMAND_LINE: &str = "(command line)";
+
 /// Which audit rows to read: each field narrows, `None` does not.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
+    /// The account an event is about, or the one who did it.
     pub user: Option<String>,
     /// An event (`login.failure`) or a kind of events (`login`).
     pub event: Option<String>,
@@ -95,17 +162,43 @@ pub struct AuditRow {
     pub id: i64,
     pub at: i64,
     pub event: String,
+    pub actor: Option<String>,
     pub username: Option<String>,
     pub ip: Option<String>,
     pub detail: Option<String>,
 }
 
 impl Db {
-    /// Appends to the audit log. A failure is logged, not returned: the action it records
-    /// has already happened.
+    /// Appends to the audit log an event that `username` did themself (signing in, out,
+    /// changing their own password), or that nobody did (`None`). A failure is logged, not
+    /// returned: the action it records has already happened.
     pub async fn audit(
         &self,
         event: AuditEvent,
+        username: Option<&str>,
+        ip: Option<IpAddr>,
+        detail: Option<&str>,
+    ) {
+        self.append_audit(event, username, username, ip, detail)
+            .await;
+    }
+
+    /// Appends to the audit log an event that `by` did, about the account `subject` if any.
+    pub async fn audit_by(
+        &self,
+        by: &Actor,
+        event: AuditEvent,
+        subject: Option<&str>,
+        detail: Option<&str>,
+    ) {
+        self.append_audit(event, Some(by.name()), subject, by.ip(), detail)
+            .await;
+    }
+
+    async fn append_audit(
+        &self,
+        event: AuditEvent,
+        actor: Option<&str>,
         username: Option<&str>,
         ip: Option<IpAddr>,
         detail: Option<&str>,
@@ -114,16 +207,19 @@ impl Db {
         tracing::info!(
             target: "audit",
             event = event.as_str(),
+            actor,
             user = username,
             ip = ip.map(|ip| ip.to_string()),
             detail,
             "audit"
         );
         let result = sqlx::query(
-            "INSERT INTO audit_log (at, event, username, ip, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (at, event, actor, username, ip, detail) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(unix_now())
         .bind(event.as_str())
+        .bind(actor)
         .bind(username)
         .bind(ip.map(|ip| ip.to_string()))
         .bind(detail)
@@ -146,8 +242,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<AuditRow>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT id, at, event, username, ip, detail FROM audit_log \
-             WHERE (?1 IS NULL OR username = ?1) \
+            "SELECT id, at, event, actor, username, ip, detail FROM audit_log \
+             WHERE (?1 IS NULL OR username = ?1 OR actor = ?1) \
                AND (?2 IS NULL OR event = ?2 OR event LIKE ?2 || '.%') \
                AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4) \
                AND (?5 IS NULL OR id < ?5) \

@@ -2,7 +2,10 @@
 //! version in the same transaction, so that running servers see it and re-check the
 //! sockets it concerns; [`crate::access::groups`] decides what the rows allow.
 
-use super::{audit::AuditEvent, unix_now, Db};
+use super::{
+    audit::{Actor, AuditEvent},
+    unix_now, Db,
+};
 use sqlx::{Sqlite, Transaction};
 
 /// The group at the top of the tree; hosts without a group are in it.
@@ -22,8 +25,10 @@ pub enum GroupError {
     NoSuchHost(String),
     #[error("{0} is not a member of {1}")]
     NotMember(String, String),
-    #[error("the root group cannot be removed")]
+    #[error("the root group cannot be removed, renamed or moved")]
     Root,
+    #[error("{0} cannot go under {1}: it is at or above it")]
+    Cycle(String, String),
     #[error("group {0} still has {1}; move or remove them first")]
     NotEmpty(String, &'static str),
     #[error("database error: {0}")]
@@ -114,7 +119,12 @@ impl Db {
     }
 
     /// Creates a group under `parent` (the root group if `None`).
-    pub async fn create_group(&self, name: &str, parent: Option<&str>) -> Result<(), GroupError> {
+    pub async fn create_group(
+        &self,
+        by: &Actor,
+        name: &str,
+        parent: Option<&str>,
+    ) -> Result<(), GroupError> {
         if !app::live::is_valid_name(name) {
             return Err(GroupError::BadName);
         }
@@ -138,13 +148,13 @@ impl Db {
         bump_version(&mut tx).await?;
         tx.commit().await?;
         let detail = format!("{name} (parent {})", parent.unwrap_or("root"));
-        self.audit(AuditEvent::GroupCreated, None, None, Some(&detail))
+        self.audit_by(by, AuditEvent::GroupCreated, None, Some(&detail))
             .await;
         Ok(())
     }
 
     /// Removes an empty group: no groups below it, no members, hosts or tokens.
-    pub async fn remove_group(&self, name: &str) -> Result<(), GroupError> {
+    pub async fn remove_group(&self, by: &Actor, name: &str) -> Result<(), GroupError> {
         let mut tx = self.pool().begin().await?;
         let id = group_id(&mut tx, name).await?;
         if id == ROOT_GROUP {
@@ -176,8 +186,83 @@ impl Db {
             .await?;
         bump_version(&mut tx).await?;
         tx.commit().await?;
-        self.audit(AuditEvent::GroupRemoved, None, None, Some(name))
+        self.audit_by(by, AuditEvent::GroupRemoved, None, Some(name))
             .await;
+        Ok(())
+    }
+
+    /// Gives a group a new name; its place, members and hosts stay.
+    pub async fn rename_group(
+        &self,
+        by: &Actor,
+        name: &str,
+        new_name: &str,
+    ) -> Result<(), GroupError> {
+        if !app::live::is_valid_name(new_name) {
+            return Err(GroupError::BadName);
+        }
+        let mut tx = self.pool().begin().await?;
+        let id = group_id(&mut tx, name).await?;
+        if id == ROOT_GROUP {
+            return Err(GroupError::Root);
+        }
+        let done = sqlx::query("UPDATE groups SET name = ? WHERE id = ?")
+            .bind(new_name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
+        match done {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(GroupError::Exists(new_name.to_string()));
+            }
+            done => done?,
+        };
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.audit_by(
+            by,
+            AuditEvent::GroupRenamed,
+            None,
+            Some(&format!("{name} to {new_name}")),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Puts a group (with everything below it) under `parent`. Refused when `parent` is the
+    /// group itself or below it: the tree stays a tree.
+    pub async fn nest_group(&self, by: &Actor, name: &str, parent: &str) -> Result<(), GroupError> {
+        let mut tx = self.pool().begin().await?;
+        let id = group_id(&mut tx, name).await?;
+        if id == ROOT_GROUP {
+            return Err(GroupError::Root);
+        }
+        let parent_id = group_id(&mut tx, parent).await?;
+        // Walk up from the new parent: meeting the group means it would be its own ancestor.
+        let mut at = Some(parent_id);
+        while let Some(g) = at {
+            if g == id {
+                return Err(GroupError::Cycle(name.to_string(), parent.to_string()));
+            }
+            at = sqlx::query_scalar("SELECT parent_id FROM groups WHERE id = ?")
+                .bind(g)
+                .fetch_one(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE groups SET parent_id = ? WHERE id = ?")
+            .bind(parent_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.audit_by(
+            by,
+            AuditEvent::GroupNested,
+            None,
+            Some(&format!("{name} under {parent}")),
+        )
+        .await;
         Ok(())
     }
 
@@ -188,12 +273,7 @@ impl Db {
         )
         .fetch_all(self.pool())
         .await?;
-        let members: Vec<(i64, String, bool)> = sqlx::query_as(
-            "SELECT m.group_id, u.username, m.owner FROM group_members m \
-             JOIN users u ON u.id = m.user_id ORDER BY u.username",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let members = self.memberships().await?;
         let hosts: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT COALESCE(group_id, ?), COUNT(*) FROM hosts GROUP BY COALESCE(group_id, ?)",
         )
@@ -222,8 +302,24 @@ impl Db {
             .collect())
     }
 
+    /// Every membership: (group id, username, owner), by username.
+    pub async fn memberships(&self) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT m.group_id, u.username, m.owner FROM group_members m \
+             JOIN users u ON u.id = m.user_id ORDER BY u.username",
+        )
+        .fetch_all(self.pool())
+        .await
+    }
+
     /// Makes `user` a member (or an owner) of `group`; a member already is updated.
-    pub async fn add_member(&self, group: &str, user: &str, owner: bool) -> Result<(), GroupError> {
+    pub async fn add_member(
+        &self,
+        by: &Actor,
+        group: &str,
+        user: &str,
+        owner: bool,
+    ) -> Result<(), GroupError> {
         let mut tx = self.pool().begin().await?;
         let (gid, uid) = (
             group_id(&mut tx, group).await?,
@@ -242,17 +338,22 @@ impl Db {
         bump_version(&mut tx).await?;
         tx.commit().await?;
         let role = if owner { "owner" } else { "member" };
-        self.audit(
+        self.audit_by(
+            by,
             AuditEvent::MemberAdded,
             Some(user),
-            None,
             Some(&format!("{group} ({role})")),
         )
         .await;
         Ok(())
     }
 
-    pub async fn remove_member(&self, group: &str, user: &str) -> Result<(), GroupError> {
+    pub async fn remove_member(
+        &self,
+        by: &Actor,
+        group: &str,
+        user: &str,
+    ) -> Result<(), GroupError> {
         let mut tx = self.pool().begin().await?;
         let (gid, uid) = (
             group_id(&mut tx, group).await?,
@@ -268,13 +369,13 @@ impl Db {
         }
         bump_version(&mut tx).await?;
         tx.commit().await?;
-        self.audit(AuditEvent::MemberRemoved, Some(user), None, Some(group))
+        self.audit_by(by, AuditEvent::MemberRemoved, Some(user), Some(group))
             .await;
         Ok(())
     }
 
     /// Moves a host into `group`.
-    pub async fn move_host(&self, host: &str, group: &str) -> Result<(), GroupError> {
+    pub async fn move_host(&self, by: &Actor, host: &str, group: &str) -> Result<(), GroupError> {
         let mut tx = self.pool().begin().await?;
         let gid = group_id(&mut tx, group).await?;
         let known: Option<i64> = sqlx::query_scalar(
@@ -299,9 +400,9 @@ impl Db {
         .await?;
         bump_version(&mut tx).await?;
         tx.commit().await?;
-        self.audit(
+        self.audit_by(
+            by,
             AuditEvent::HostMoved,
-            None,
             None,
             Some(&format!("{host} to {group}")),
         )

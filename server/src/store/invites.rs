@@ -2,7 +2,10 @@
 //! the secret compared, in constant time, with the stored SHA-256. An invite has a number
 //! of uses and an expiry, and can be revoked; each state says so to whoever opens it.
 
-use super::{audit::AuditEvent, unix_now, Db};
+use super::{
+    audit::{Actor, AuditEvent},
+    unix_now, Db,
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -126,7 +129,7 @@ impl Db {
         group: &str,
         max_uses: i64,
         lasts_secs: i64,
-        created_by: Option<&str>,
+        by: &Actor,
     ) -> Result<InviteToken, InviteError> {
         if !(1..=1000).contains(&max_uses) {
             return Err(InviteError::BadUses);
@@ -146,7 +149,7 @@ impl Db {
              VALUES ('', ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(group_id)
-        .bind(created_by)
+        .bind(by.name())
         .bind(now)
         .bind(now + lasts_secs)
         .bind(max_uses)
@@ -159,9 +162,9 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.audit(
+        self.audit_by(
+            by,
             AuditEvent::InviteCreated,
-            created_by,
             None,
             Some(&format!(
                 "invite {id} to {group}, {max_uses} uses, {lasts_secs} s"
@@ -181,7 +184,17 @@ impl Db {
         .await
     }
 
-    pub async fn revoke_invite(&self, id: i64, by: Option<&str>) -> Result<(), InviteError> {
+    /// The group of invite `id`, if there is such an invite.
+    pub async fn invite_group(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT g.name FROM invites i JOIN groups g ON g.id = i.group_id WHERE i.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    pub async fn revoke_invite(&self, id: i64, by: &Actor) -> Result<(), InviteError> {
         let done =
             sqlx::query("UPDATE invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(unix_now())
@@ -191,9 +204,9 @@ impl Db {
         if done.rows_affected() == 0 {
             return Err(InviteError::NoSuchInvite(id));
         }
-        self.audit(
-            AuditEvent::InviteRevoked,
+        self.audit_by(
             by,
+            AuditEvent::InviteRevoked,
             None,
             Some(&format!("invite {id}")),
         )

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 use time::OffsetDateTime;
 use tower_sessions::{
     session::{Id, Record},
@@ -247,6 +247,21 @@ impl Db {
                 })
             })
             .collect()
+    }
+
+    /// How many live sessions each user has.
+    pub async fn session_counts(&self) -> Result<HashMap<i64, usize>, sqlx::Error> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT user_id, COUNT(*) FROM sessions \
+             WHERE user_id IS NOT NULL AND expires_at > ? GROUP BY user_id",
+        )
+        .bind(unix_now())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, n)| (user, usize::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     /// Ends every session of one user, and any sign-in of theirs still in flight (by moving

@@ -15,6 +15,10 @@ pub struct UserRecord {
     /// Bumped whenever all of the user's sessions end; a session of an older generation
     /// is void.
     pub generation: i64,
+    /// A disabled account cannot sign in.
+    pub disabled: bool,
+    /// Whether the user signs in with a second factor (TOTP).
+    pub two_factor: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -46,10 +50,13 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
             .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         created_at: row.try_get("created_at")?,
         generation: row.try_get("generation")?,
+        disabled: row.try_get("disabled")?,
+        two_factor: row.try_get("two_factor")?,
     })
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, created_at, generation";
+const COLUMNS: &str = "id, username, password_hash, role, created_at, generation, \
+     disabled_at IS NOT NULL AS disabled, totp_secret IS NOT NULL AS two_factor";
 
 impl Db {
     pub async fn count_users(&self) -> Result<i64, sqlx::Error> {
@@ -138,5 +145,43 @@ impl Db {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets the role; every session of the user ends (a privilege change). Whether the user
+    /// exists.
+    pub async fn set_role(&self, user_id: i64, role: Role) -> Result<u64, sqlx::Error> {
+        sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
+            .bind(role.as_str())
+            .bind(unix_now())
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        self.delete_sessions_of_user(user_id).await
+    }
+
+    /// Disables or enables an account; disabling ends its sessions. How many ended.
+    pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<u64, sqlx::Error> {
+        let now = unix_now();
+        sqlx::query("UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ?")
+            .bind(disabled.then_some(now))
+            .bind(now)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        if disabled {
+            self.delete_sessions_of_user(user_id).await
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// How many enabled admins there are: the last one cannot be demoted, disabled or
+    /// removed from the UI.
+    pub async fn count_active_admins(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+        )
+        .fetch_one(self.pool())
+        .await
     }
 }

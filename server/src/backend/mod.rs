@@ -1,11 +1,13 @@
 //! The server's implementation of the app's [`Backend`]: server functions land here.
 
+mod admin;
+
 use crate::{
     auth::{client::client_ip, middleware::session, Auth, OwnPasswordError},
     host::read_host_info,
     live::Live,
     store::{
-        audit::{AuditEvent, AuditFilter},
+        audit::{Actor, AuditEvent, AuditFilter},
         invites::{InviteState, InviteToken},
         sessions::id_hash,
         users::UserStoreError,
@@ -21,6 +23,7 @@ use app::{
     dashboard::HostInfo,
     error::{ApiError, LoginError},
     history::SeriesHistory,
+    team::{AdminAction, AdminOutcome, GroupsView, TokensView, UsersView},
 };
 use http::request::Parts;
 use std::sync::Arc;
@@ -312,6 +315,7 @@ impl Backend for ServerBackend {
                     id: r.id,
                     at: r.at,
                     event: r.event,
+                    actor: r.actor,
                     user: r.username,
                     ip: r.ip,
                     detail: r.detail,
@@ -384,9 +388,11 @@ impl Backend for ServerBackend {
         }
         let login = Password::for_login(password.clone())
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        // The new person creates their own account.
+        let by = Actor::user(username.as_str(), client_ip(&parts.extensions));
         let created = self
             .auth
-            .add_user(username.as_str(), Role::Viewer, password)
+            .add_user(&by, username.as_str(), Role::Viewer, password)
             .await
             .map_err(|e| match e {
                 crate::auth::AccountError::Store(UserStoreError::Exists(_)) => {
@@ -405,7 +411,7 @@ impl Backend for ServerBackend {
         if !matches!(used, Ok(InviteState::Open { .. })) {
             // Used up by someone else meanwhile (or the database failed): the account
             // goes again, so that no account exists outside the invite's group.
-            if let Err(e) = self.auth.remove_user(created.as_str()).await {
+            if let Err(e) = self.auth.remove_user(&by, created.as_str()).await {
                 tracing::error!(error = %e, "cannot remove an account whose invite ran out");
             }
             return Err(match used {
@@ -440,5 +446,26 @@ impl Backend for ServerBackend {
             }
             other => Err(refused(&status_of(&other))),
         }
+    }
+
+    async fn admin_users(&self, principal: &Principal) -> Result<UsersView, ApiError> {
+        self.users_view(principal).await
+    }
+
+    async fn admin_groups(&self, principal: &Principal) -> Result<GroupsView, ApiError> {
+        self.groups_view(principal).await
+    }
+
+    async fn admin_tokens(&self, principal: &Principal) -> Result<TokensView, ApiError> {
+        self.tokens_view(principal).await
+    }
+
+    async fn admin(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        action: AdminAction,
+    ) -> Result<AdminOutcome, ApiError> {
+        self.perform(parts, principal, action).await
     }
 }

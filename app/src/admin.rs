@@ -134,10 +134,7 @@ pub async fn remove_user(username: String) -> Result<AdminOutcome, ApiError> {
 }
 
 #[server(prefix = "/api/fn", endpoint = "create_group")]
-pub async fn create_group(
-    name: String,
-    parent: Option<String>,
-) -> Result<AdminOutcome, ApiError> {
+pub async fn create_group(name: String, parent: Option<String>) -> Result<AdminOutcome, ApiError> {
     use crate::team::AdminAction;
     serve::perform(AdminAction::CreateGroup {
         name: name.trim().to_string(),

@@ -11,8 +11,7 @@ use crate::{
     },
     auth::{client::client_ip, AccountError},
     store::{
-        audit::Actor, groups::GroupError, invites::InviteError, unix_now,
-        users::UserStoreError,
+        audit::Actor, groups::GroupError, invites::InviteError, unix_now, users::UserStoreError,
     },
 };
 use app::{
@@ -393,9 +392,7 @@ impl ServerBackend {
                 done(format!("{username} is no longer a member of {group}."))
             }
             AdminAction::MoveHost { host, group } => {
-                db.move_host(by, &host, &group)
-                    .await
-                    .map_err(group_error)?;
+                db.move_host(by, &host, &group).await.map_err(group_error)?;
                 done(format!("Moved {host} to {group}."))
             }
             AdminAction::CreateInvite {
@@ -404,9 +401,7 @@ impl ServerBackend {
                 expires_days,
             } => {
                 if !(1..=MAX_INVITE_DAYS).contains(&expires_days) {
-                    return Err(bad(format!(
-                        "an invite lasts 1 to {MAX_INVITE_DAYS} days"
-                    )));
+                    return Err(bad(format!("an invite lasts 1 to {MAX_INVITE_DAYS} days")));
                 }
                 let token = db
                     .create_invite(&group, uses, expires_days * 86_400, by)

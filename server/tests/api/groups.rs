@@ -15,14 +15,14 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const PASSWORD: &str = "a-long-enough-password";
+pub const PASSWORD: &str = "a-long-enough-password";
 
 /// The last line a `token create` printed: the token.
-fn token(app: &TestApp, args: &[&str]) -> String {
+pub fn token(app: &TestApp, args: &[&str]) -> String {
     run(app, args).lines().last().unwrap().trim().to_string()
 }
 
-async fn cookie_of(app: &TestApp, name: &str) -> String {
+pub async fn cookie_of(app: &TestApp, name: &str) -> String {
     let res = app.login(name, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK, "{name} signs in");
     session_cookie(&res).unwrap()
@@ -32,7 +32,7 @@ async fn cookie_of(app: &TestApp, name: &str) -> String {
 ///      └ staging        (stage-1)
 /// Users: `owner` owns db, `parent` is a member of ops, `sibling` of staging, `nobody` of
 /// no group.
-async fn fleet() -> TestApp {
+pub async fn fleet() -> TestApp {
     let app = spawn_app_with(|c| {
         c.live.sample_every = Duration::from_millis(200);
         c.live.host_name = "test-host".into();

@@ -87,6 +87,17 @@ pub fn client_from(local: Option<IpAddr>) -> Client {
         .expect("client")
 }
 
+/// Calls a server function with a form body, as the page does.
+pub async fn call(app: &TestApp, name: &str, cookie: &str, form: &[(&str, &str)]) -> Response {
+    client_from(None)
+        .post(app.url(&format!("/api/fn/{name}")))
+        .header(header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `name=value` of the session cookie a response sets, if any.
 pub fn session_cookie(res: &Response) -> Option<String> {
     res.headers()

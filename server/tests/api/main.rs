@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, a fresh SQLite database per test, spoken
 //! to over HTTP like a browser or a script would.
 
+mod admin;
 mod agent;
 mod audit_page;
 mod cli;

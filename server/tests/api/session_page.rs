@@ -7,7 +7,7 @@ use crate::{
     helpers::*,
     live::{closed_with, next_of_type, open},
 };
-use reqwest::{header, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -23,17 +23,6 @@ async fn sign_in_as(app: &TestApp, user: &str, password: &str, agent: &str) -> S
         .await;
     assert_eq!(res.status(), StatusCode::OK, "{user} signs in");
     session_cookie(&res).unwrap()
-}
-
-/// Calls a server function with a form body, as the page does.
-async fn call(app: &TestApp, name: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    client_from(None)
-        .post(app.url(&format!("/api/fn/{name}")))
-        .header(header::COOKIE, cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn sessions(app: &TestApp, cookie: &str, user: Option<&str>) -> (StatusCode, Value) {

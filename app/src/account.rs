@@ -165,6 +165,18 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Percent-encodes a query value.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 // The wire types of the settings pages (sessions, audit log) and of invites: here, in a
 // leaf, so that the backend seam and the pages can both use them.
 
@@ -339,4 +351,98 @@ mod tests {
             assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
         }
     }
+}
+
+// Two-factor sign-in (TOTP).
+
+/// The cookie that carries a sign-in's pending second step (a random challenge id, never
+/// a session): `HttpOnly`, `SameSite=Strict`, five minutes.
+pub const CHALLENGE_COOKIE: &str = "lookout_2fa";
+/// How long the second step may take, in seconds.
+pub const CHALLENGE_SECS: i64 = 300;
+
+/// Who must sign in with a second factor, as an admin set it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TwoFactorPolicy {
+    /// Whoever turned it on for themself.
+    #[default]
+    Optional,
+    Admins,
+    Everyone,
+}
+
+impl TwoFactorPolicy {
+    pub const ALL: [Self; 3] = [Self::Optional, Self::Admins, Self::Everyone];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Admins => "admins",
+            Self::Everyone => "everyone",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Optional => "Optional: whoever turns it on",
+            Self::Admins => "Required for admins",
+            Self::Everyone => "Required for everyone",
+        }
+    }
+
+    /// Whether a user of `role` must have a second factor.
+    pub fn requires(self, role: Role) -> bool {
+        match self {
+            Self::Optional => false,
+            Self::Admins => role == Role::Admin,
+            Self::Everyone => true,
+        }
+    }
+}
+
+impl std::str::FromStr for TwoFactorPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown policy {s:?} (optional, admins or everyone)"))
+    }
+}
+
+/// How a sign-in went on: done, or waiting for its second step (the challenge id goes
+/// into [`CHALLENGE_COOKIE`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignInStep {
+    Done(Principal),
+    SecondFactor { challenge: String },
+}
+
+/// A new TOTP secret to enrol: as text (to type into an app) and as a QR code of its
+/// `otpauth://` URI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolment {
+    /// Base32, as authenticator apps take it.
+    pub secret: String,
+    pub qr_svg: String,
+}
+
+/// What the second step of a sign-in asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecondFactorPrompt {
+    /// No sign-in is waiting (or it took too long).
+    Expired,
+    /// A code from the user's app, or a recovery code.
+    Code,
+    /// The policy requires a second factor the user has not set up: set it up now.
+    Enrol(Enrolment),
+}
+
+/// The signed-in user's second factor, on the settings page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoFactorView {
+    pub enabled: bool,
+    pub recovery_codes_left: i64,
+    /// Whether the policy requires it of this user (then it cannot be turned off).
+    pub required: bool,
 }

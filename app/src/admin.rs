@@ -3,7 +3,7 @@
 //! checks the caller's role before anything changes, whatever the page shows.
 
 use crate::{
-    account::{InviteShare, Role},
+    account::{InviteShare, Role, TwoFactorPolicy},
     dashboard::{failure_view, format::DateTime, loading_view, Frame},
     error::ApiError,
     team::{AdminOutcome, GroupEntry, GroupsView, TokensView, UsersView},
@@ -131,6 +131,23 @@ pub async fn set_user_role(username: String, role: String) -> Result<AdminOutcom
 pub async fn remove_user(username: String) -> Result<AdminOutcome, ApiError> {
     use crate::team::AdminAction;
     serve::perform(AdminAction::RemoveUser { username }).await
+}
+
+/// Turns a user's second factor off (they lost their device).
+#[server(prefix = "/api/fn", endpoint = "reset_two_factor")]
+pub async fn reset_two_factor(username: String) -> Result<AdminOutcome, ApiError> {
+    use crate::team::AdminAction;
+    serve::perform(AdminAction::ResetTwoFactor { username }).await
+}
+
+/// `policy`: `optional`, `admins` or `everyone`.
+#[server(prefix = "/api/fn", endpoint = "set_two_factor_policy")]
+pub async fn set_two_factor_policy(policy: String) -> Result<AdminOutcome, ApiError> {
+    use crate::team::AdminAction;
+    serve::perform(AdminAction::SetTwoFactorPolicy {
+        policy: policy.parse().map_err(serve::bad)?,
+    })
+    .await
 }
 
 #[server(prefix = "/api/fn", endpoint = "create_group")]
@@ -313,17 +330,31 @@ pub fn UsersPage() -> impl IntoView {
     let disable = ServerAction::<SetUserDisabled>::new();
     let role = ServerAction::<SetUserRole>::new();
     let remove = ServerAction::<RemoveUser>::new();
+    let reset = ServerAction::<ResetTwoFactor>::new();
+    let policy = ServerAction::<SetTwoFactorPolicy>::new();
     let last = RwSignal::new(None);
     follow(add.value(), last);
     follow(disable.value(), last);
     follow(role.value(), last);
     follow(remove.value(), last);
+    follow(reset.value(), last);
+    follow(policy.value(), last);
+    let actions = UserActions {
+        add,
+        disable,
+        role,
+        remove,
+        reset,
+        policy,
+    };
     let list = Resource::new(
         move || {
             add.version().get()
                 + disable.version().get()
                 + role.version().get()
                 + remove.version().get()
+                + reset.version().get()
+                + policy.version().get()
         },
         |_| admin_users(),
     );
@@ -332,7 +363,7 @@ pub fn UsersPage() -> impl IntoView {
         <Suspense fallback=loading_view>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(view) => view! { <Users view add disable role remove last/> }.into_any(),
+                    Ok(view) => view! { <Users view actions last/> }.into_any(),
                     Err(err) => failure_view(err),
                 }
             })}
@@ -340,16 +371,36 @@ pub fn UsersPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn Users(
-    view: UsersView,
+/// The actions of the users page.
+#[derive(Clone, Copy)]
+struct UserActions {
     add: ServerAction<AddUser>,
     disable: ServerAction<SetUserDisabled>,
     role: ServerAction<SetUserRole>,
     remove: ServerAction<RemoveUser>,
-    last: RwSignal<Outcome>,
-) -> impl IntoView {
-    let UsersView { me, users } = view;
+    reset: ServerAction<ResetTwoFactor>,
+    policy: ServerAction<SetTwoFactorPolicy>,
+}
+
+#[component]
+fn Users(view: UsersView, actions: UserActions, last: RwSignal<Outcome>) -> impl IntoView {
+    let UserActions {
+        add,
+        disable,
+        role,
+        remove,
+        reset,
+        policy,
+    } = actions;
+    let UsersView {
+        me,
+        users,
+        policy: current,
+    } = view;
+    let policies = TwoFactorPolicy::ALL
+        .into_iter()
+        .map(|p| view! { <option value=p.as_str() selected=p == current>{p.describe()}</option> })
+        .collect_view();
     let rows = users
         .into_iter()
         .map(|u| {
@@ -365,6 +416,15 @@ fn Users(
                     </ActionForm>
                 }
             };
+            let reset_form = u.two_factor.then(|| {
+                let name = u.name.clone();
+                view! {
+                    <ActionForm action=reset attr:class="inline">
+                        <input type="hidden" name="username" value=name/>
+                        <button type="submit" class="link-button">"Reset 2FA"</button>
+                    </ActionForm>
+                }
+            });
             let others = (!own).then(|| {
                 let (a, b) = (u.name.clone(), u.name.clone());
                 let disabled = (!u.disabled).to_string();
@@ -391,6 +451,7 @@ fn Users(
                     <td>
                         <strong>{u.name.clone()}</strong>
                         {u.two_factor.then(|| view! { <span class="badge this-device">"2FA"</span> })}
+                        {reset_form}
                         {u.disabled.then(|| view! { <span class="badge this-device">"disabled"</span> })}
                     </td>
                     <td>{role_form}</td>
@@ -424,6 +485,17 @@ fn Users(
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
+            <section class="admin-form">
+                <h2>"Two-factor sign-in"</h2>
+                <ActionForm action=policy attr:class="row-form two-factor-policy">
+                    <label>"Policy " <select name="policy">{policies}</select></label>
+                    <button type="submit">"Save"</button>
+                </ActionForm>
+                <p class="muted">
+                    "When it is required, the next sign-in of anyone without a second factor "
+                    "sets one up before it goes on."
+                </p>
+            </section>
             <section class="admin-form">
                 <h2>"Add a user"</h2>
                 <ActionForm action=add attr:class="row-form add-user">

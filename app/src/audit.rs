@@ -1,7 +1,7 @@
 //! `/settings/audit` (admins): the audit log, newest first, filtered by user, action and
 //! time. Read-only: no server function changes an audit row, and the database refuses to.
 
-use crate::account::AuditView;
+use crate::account::{percent_encode, AuditView};
 use crate::{
     dashboard::{failure_view, format::DateTime, loading_view, Frame},
     error::ApiError,
@@ -120,7 +120,7 @@ fn Audit(
         let mut params = vec![format!("before={last}")];
         for (key, value) in [("user", &user), ("event", &event), ("from", &from), ("to", &to)] {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                params.push(format!("{key}={}", urlencoding(v)));
+                params.push(format!("{key}={}", percent_encode(v)));
             }
         }
         view! { <a class="older" href=format!("/settings/audit?{}", params.join("&"))>"Older entries"</a> }
@@ -177,18 +177,6 @@ fn Audit(
     }
 }
 
-/// Percent-encodes a query value.
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,8 +195,8 @@ mod tests {
 
     #[test]
     fn query_values_are_percent_encoded() {
-        assert_eq!(urlencoding("login.failure"), "login.failure");
-        assert_eq!(urlencoding("2026-12-01T10:00"), "2026-12-01T10%3A00");
-        assert_eq!(urlencoding("a b&c"), "a%20b%26c");
+        assert_eq!(percent_encode("login.failure"), "login.failure");
+        assert_eq!(percent_encode("2026-12-01T10:00"), "2026-12-01T10%3A00");
+        assert_eq!(percent_encode("a b&c"), "a%20b%26c");
     }
 }

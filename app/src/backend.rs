@@ -4,8 +4,8 @@
 
 use crate::{
     account::{
-        AuditQuery, AuditView, InviteShare, InviteStatus, Password, Principal, SessionsView,
-        Username,
+        AuditQuery, AuditView, Enrolment, InviteShare, InviteStatus, Password, Principal,
+        SecondFactorPrompt, SessionsView, SignInStep, TwoFactorView, Username,
     },
     error::{respond_with, ApiError, LoginError},
     history::SeriesHistory,
@@ -20,13 +20,51 @@ use std::sync::Arc;
 /// implementation finds the session and the client address in its extensions.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// Verifies the credentials and, on success, binds a fresh session id to the user.
+    /// Verifies the credentials and, on success, binds a fresh session id to the user, or
+    /// (for a user with a second factor) starts the second step.
     async fn sign_in(
         &self,
         parts: &Parts,
         username: Option<Username>,
         password: Password,
-    ) -> Result<Principal, LoginError>;
+    ) -> Result<SignInStep, LoginError>;
+
+    /// What the second step of the request's pending sign-in (its challenge cookie) asks.
+    async fn second_factor_prompt(&self, parts: &Parts) -> Result<SecondFactorPrompt, LoginError>;
+
+    /// Checks the second step's code and makes the session; the new recovery codes of a
+    /// user who enrolled in this step.
+    async fn second_factor(
+        &self,
+        parts: &Parts,
+        code: &str,
+    ) -> Result<Option<Vec<String>>, LoginError>;
+
+    /// The principal's own second factor.
+    async fn two_factor(&self, principal: &Principal) -> Result<TwoFactorView, ApiError>;
+
+    /// A new secret for the principal to enrol, kept in their session until confirmed.
+    async fn begin_two_factor(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+    ) -> Result<Enrolment, ApiError>;
+
+    /// Confirms the enrolment with a first code; the new recovery codes.
+    async fn confirm_two_factor(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<Vec<String>, LoginError>;
+
+    /// Turns the principal's second factor off, after checking their password.
+    async fn disable_two_factor(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        password: Password,
+    ) -> Result<(), ApiError>;
 
     /// Ends the request's session on the server.
     async fn sign_out(&self, parts: &Parts) -> Result<(), ApiError>;
@@ -91,14 +129,15 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<(InviteStatus, Option<InviteShare>), ApiError>;
 
     /// Creates an account through an open invite, makes it a member of the invite's group
-    /// and signs the request's session in as it.
+    /// and signs the request's session in as it (or starts the second step, when the
+    /// policy requires one of everyone).
     async fn accept_invite(
         &self,
         parts: &Parts,
         token: &str,
         username: Username,
         password: String,
-    ) -> Result<(), ApiError>;
+    ) -> Result<SignInStep, ApiError>;
 
     /// Makes the principal a member of the open invite's group.
     async fn join_invite(&self, principal: &Principal, token: &str) -> Result<(), ApiError>;

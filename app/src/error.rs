@@ -22,6 +22,10 @@ pub enum LoginError {
     BadRequest(String),
     #[error("Sign-in is unavailable right now. Try again shortly.")]
     Unavailable,
+    #[error("That code is not right. Use the current code from your app, or a recovery code.")]
+    WrongCode,
+    #[error("This sign-in has expired. Sign in again.")]
+    ChallengeExpired,
 }
 
 /// The error of every other server function.
@@ -52,6 +56,7 @@ impl HttpStatus for LoginError {
             Self::Throttled { .. } => 429,
             Self::BadRequest(_) => 400,
             Self::Unavailable => 503,
+            Self::WrongCode | Self::ChallengeExpired => 401,
         }
     }
     fn retry_after_secs(&self) -> Option<u64> {

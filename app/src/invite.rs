@@ -39,11 +39,11 @@ pub async fn accept_invite(
     let (backend, parts) = request_context().map_err(|e| respond_with(&e))?;
     let username = Username::parse(&username)
         .map_err(|e| respond_with(&ApiError::BadRequest(e.to_string())))?;
-    backend
+    let step = backend
         .accept_invite(&parts, &token, username, password)
         .await
         .map_err(|e| respond_with(&e))?;
-    leptos_axum::redirect("/");
+    crate::auth::go_on(step, "/");
     Ok(())
 }
 

@@ -28,6 +28,7 @@ pub mod dashboard;
 pub mod hosts;
 pub mod invite;
 pub mod overview;
+pub mod security;
 pub mod settings;
 
 use leptos::prelude::*;
@@ -107,6 +108,7 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route path=StaticSegment("login") view=SignInRoute/>
+                <Route path=(StaticSegment("login"), StaticSegment("verify")) view=auth::VerifyPage/>
             </Routes>
         </Router>
     }

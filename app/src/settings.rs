@@ -234,6 +234,7 @@ fn Sessions(
                 </ActionForm>
             })}
             {own.then(|| view! { <PasswordForm password/> })}
+            {own.then(|| view! { <crate::security::TwoFactorSection/> })}
             {is_admin.then(|| view! {
                 <form method="get" class="session-user">
                     <label>"Sessions of user " <input type="text" name="user" autocomplete="off"/></label>

@@ -2,7 +2,7 @@
 //! they ask the server for. Every action goes through one backend method, which checks the
 //! caller's role on the server before anything happens.
 
-use crate::account::{InviteShare, Principal, Role};
+use crate::account::{InviteShare, Principal, Role, TwoFactorPolicy};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ pub struct UserEntry {
 pub struct UsersView {
     pub me: Principal,
     pub users: Vec<UserEntry>,
+    /// Who must sign in with a second factor.
+    pub policy: TwoFactorPolicy,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +103,13 @@ pub enum AdminAction {
     },
     RemoveUser {
         username: String,
+    },
+    /// Turns a user's second factor off (a lost device); they set it up again.
+    ResetTwoFactor {
+        username: String,
+    },
+    SetTwoFactorPolicy {
+        policy: TwoFactorPolicy,
     },
     CreateGroup {
         name: String,

@@ -4,10 +4,17 @@
 
 mod api;
 mod login_page;
+mod verify_page;
 
 pub use crate::account::{
     safe_next, Password, PasswordError, Principal, Role, Username, UsernameError,
     PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS,
 };
-pub use api::{login, logout, signed_in, Login, Logout, SignedIn};
+#[cfg(feature = "ssr")]
+pub use api::go_on;
+pub use api::{
+    login, logout, pending_sign_in, signed_in, verify_code, Login, Logout, PendingSignIn, SignedIn,
+    VerifyCode,
+};
 pub use login_page::{LoginPage, SignOutButton};
+pub use verify_page::{RecoveryCodes, VerifyPage};

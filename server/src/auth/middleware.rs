@@ -51,9 +51,11 @@ pub async fn gate_pages(req: Request, next: Next) -> Response {
     }
     let signed_in = req.extensions().get::<Principal>().is_some();
     let path = req.uri().path();
-    // An invite link opens for anyone: it is how a new person gets an account.
-    let public = path.starts_with("/invite/");
-    match (path == "/login", signed_in) {
+    // An invite link opens for anyone: it is how a new person gets an account. The second
+    // step of a sign-in has no session yet either.
+    let sign_in = path == "/login" || path == "/login/verify";
+    let public = path.starts_with("/invite/") || sign_in;
+    match (sign_in, signed_in) {
         (true, true) => Redirect::to("/").into_response(),
         (false, false) if !public => {
             let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());

@@ -3,7 +3,7 @@
 //! Admins may do everything; a group's owner manages the members, invites and hosts of
 //! the group and every group below it; anyone else is refused with 403.
 
-use super::{internal, qr_svg, ServerBackend};
+use super::{internal, ServerBackend};
 use crate::{
     access::{
         groups::Forest,
@@ -11,7 +11,11 @@ use crate::{
     },
     auth::{client::client_ip, AccountError},
     store::{
-        audit::Actor, groups::GroupError, invites::InviteError, unix_now, users::UserStoreError,
+        audit::{Actor, AuditEvent},
+        groups::GroupError,
+        invites::InviteError,
+        unix_now,
+        users::UserStoreError,
     },
 };
 use app::{
@@ -49,6 +53,8 @@ fn may(forest: &Forest, me: &Principal, action: &AdminAction, invite_group: Opti
         | AdminAction::SetDisabled { .. }
         | AdminAction::SetRole { .. }
         | AdminAction::RemoveUser { .. }
+        | AdminAction::ResetTwoFactor { .. }
+        | AdminAction::SetTwoFactorPolicy { .. }
         | AdminAction::CreateGroup { .. }
         | AdminAction::RenameGroup { .. }
         | AdminAction::NestGroup { .. }
@@ -191,6 +197,7 @@ impl ServerBackend {
         Ok(UsersView {
             me: me.clone(),
             users,
+            policy: db.two_factor_policy().await.map_err(|e| internal(&e))?,
         })
     }
 
@@ -352,6 +359,32 @@ impl ServerBackend {
                     .map_err(account_error)?;
                 done(format!("Removed {username}."))
             }
+            AdminAction::ResetTwoFactor { username } => {
+                let was_on = auth
+                    .reset_two_factor(by, &username)
+                    .await
+                    .map_err(account_error)?;
+                if was_on {
+                    done(format!(
+                        "Two-factor sign-in of {username} is off; they can set it up again."
+                    ))
+                } else {
+                    done(format!("{username} had no second factor."))
+                }
+            }
+            AdminAction::SetTwoFactorPolicy { policy } => {
+                db.set_two_factor_policy(policy)
+                    .await
+                    .map_err(|e| internal(&e))?;
+                db.audit_by(
+                    by,
+                    AuditEvent::PolicyChanged,
+                    None,
+                    Some(&format!("two-factor sign-in: {}", policy.as_str())),
+                )
+                .await;
+                done(format!("Two-factor sign-in: {}.", policy.describe()))
+            }
             AdminAction::CreateGroup { name, parent } => {
                 db.create_group(by, &name, parent.as_deref())
                     .await
@@ -412,7 +445,7 @@ impl ServerBackend {
                     self.live.origin.base_url(&parts.headers),
                     token.expose()
                 );
-                let qr_svg = qr_svg(&link);
+                let qr_svg = crate::auth::qr::svg(&link);
                 Ok(AdminOutcome::Invite(InviteShare { link, qr_svg }))
             }
             AdminAction::RevokeInvite { id } => {

@@ -15,7 +15,8 @@ use crate::{
 };
 use app::{
     account::{
-        AuditEntry, AuditQuery, AuditView, InviteShare, InviteStatus, SessionRow, SessionsView,
+        AuditEntry, AuditQuery, AuditView, Enrolment, InviteShare, InviteStatus,
+        SecondFactorPrompt, SessionRow, SessionsView, SignInStep, TwoFactorView, CHALLENGE_COOKIE,
         PAGE_ROWS,
     },
     auth::{Password, Principal, Role, Username},
@@ -70,18 +71,26 @@ impl ServerBackend {
     }
 }
 
-/// `text` as a QR code in SVG, dark modules on white with the quiet zone around.
-fn qr_svg(text: &str) -> String {
-    match qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(220, 220)
-            .dark_color(qrcode::render::svg::Color("#000000"))
-            .light_color(qrcode::render::svg::Color("#ffffff"))
-            .build(),
-        // A link of a few dozen bytes always fits; the page shows the link either way.
-        Err(_) => String::new(),
-    }
+/// The request's `User-Agent`, or nothing.
+fn agent(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The pending sign-in's challenge id, from its cookie.
+fn challenge_of(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == CHALLENGE_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_string())
 }
 
 /// The stored hash of the request's own session.
@@ -96,22 +105,86 @@ impl Backend for ServerBackend {
         parts: &Parts,
         username: Option<Username>,
         password: Password,
-    ) -> Result<Principal, LoginError> {
+    ) -> Result<SignInStep, LoginError> {
         let session = session(parts).ok_or(LoginError::Unavailable)?;
-        let agent = parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
         self.auth
             .sign_in(
                 &session,
                 client_ip(&parts.extensions),
-                agent,
+                agent(parts),
                 username,
                 password,
             )
             .await
+    }
+
+    async fn second_factor_prompt(&self, parts: &Parts) -> Result<SecondFactorPrompt, LoginError> {
+        self.auth
+            .second_factor_prompt(challenge_of(parts).as_deref())
+            .await
+    }
+
+    async fn second_factor(
+        &self,
+        parts: &Parts,
+        code: &str,
+    ) -> Result<Option<Vec<String>>, LoginError> {
+        let session = session(parts).ok_or(LoginError::Unavailable)?;
+        self.auth
+            .second_factor(
+                &session,
+                client_ip(&parts.extensions),
+                agent(parts),
+                challenge_of(parts).as_deref(),
+                code,
+            )
+            .await
+    }
+
+    async fn two_factor(&self, principal: &Principal) -> Result<TwoFactorView, ApiError> {
+        self.auth
+            .two_factor_of(principal)
+            .await
+            .map_err(|e| internal(&e))
+    }
+
+    async fn begin_two_factor(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+    ) -> Result<Enrolment, ApiError> {
+        let session = session(parts).ok_or(ApiError::Unauthorized)?;
+        self.auth
+            .begin_enrolment(&session, principal)
+            .await
+            .map_err(|e| internal(&e))
+    }
+
+    async fn confirm_two_factor(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        code: &str,
+    ) -> Result<Vec<String>, LoginError> {
+        let session = session(parts).ok_or(LoginError::Unavailable)?;
+        self.auth
+            .confirm_enrolment(&session, principal, client_ip(&parts.extensions), code)
+            .await
+    }
+
+    async fn disable_two_factor(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        password: Password,
+    ) -> Result<(), ApiError> {
+        self.auth
+            .disable_own_two_factor(principal, client_ip(&parts.extensions), password)
+            .await
+            .map_err(|e| match e {
+                OwnPasswordError::Unavailable => ApiError::Internal,
+                refused => ApiError::BadRequest(refused.to_string()),
+            })
     }
 
     async fn sign_out(&self, parts: &Parts) -> Result<(), ApiError> {
@@ -367,7 +440,7 @@ impl Backend for ServerBackend {
                 self.live.origin.base_url(&parts.headers),
                 token.expose()
             );
-            let qr_svg = qr_svg(&link);
+            let qr_svg = crate::auth::qr::svg(&link);
             InviteShare { link, qr_svg }
         });
         Ok((status, share))
@@ -379,7 +452,7 @@ impl Backend for ServerBackend {
         token: &str,
         username: Username,
         password: String,
-    ) -> Result<(), ApiError> {
+    ) -> Result<SignInStep, ApiError> {
         let db = &self.live.db;
         let token = InviteToken::parse(token).ok_or_else(|| refused(&InviteStatus::Invalid))?;
         let status = status_of(&db.invite_state(&token).await.map_err(|e| internal(&e))?);
@@ -423,12 +496,9 @@ impl Backend for ServerBackend {
         self.sign_in(parts, Some(created), login)
             .await
             .map_err(|e| match e {
-                LoginError::Throttled { .. } | LoginError::InvalidCredentials => {
-                    ApiError::BadRequest("Your account is ready; sign in with it.".into())
-                }
-                _ => ApiError::Internal,
-            })?;
-        Ok(())
+                LoginError::Unavailable => ApiError::Internal,
+                _ => ApiError::BadRequest("Your account is ready; sign in with it.".into()),
+            })
     }
 
     async fn join_invite(&self, principal: &Principal, token: &str) -> Result<(), ApiError> {

@@ -203,12 +203,20 @@ where
                 let password = Password::for_login(password.to_string())
                     .map_err(|_| ApiError::Unauthorized)?;
                 let auth = Arc::<Auth>::from_ref(state);
-                match auth
+                let checked = auth
                     .check_password(Username::parse(user).ok(), password, ip)
                     .await
-                {
-                    Ok(checked) => Ok(Self(live.viewer(&checked.principal))),
-                    Err(_) => Err(ApiError::Unauthorized),
+                    .map_err(|_| ApiError::Unauthorized)?;
+                // A password alone is not enough for an account with a second factor.
+                match auth.password_is_enough(&checked).await {
+                    Ok(true) => Ok(Self(live.viewer(&checked.principal))),
+                    Ok(false) => Err(ApiError::Forbidden(
+                        "this account signs in with a second factor; use a read token".into(),
+                    )),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the two-factor policy");
+                        Err(ApiError::Internal)
+                    }
                 }
             }
             Some(_) => Err(ApiError::Forbidden(

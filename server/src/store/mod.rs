@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod invites;
 pub mod sessions;
 pub mod settings;
+pub mod two_factor;
 pub mod users;
 
 use anyhow::Context;

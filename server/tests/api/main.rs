@@ -17,3 +17,4 @@ mod pages;
 mod session_page;
 mod sessions;
 mod sign_in;
+mod two_factor;

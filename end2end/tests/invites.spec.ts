@@ -1,6 +1,7 @@
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
-import { test, expect } from "./fixtures";
+import { Page } from "@playwright/test";
+import { test, expect, hydrated, signIn, ADMIN, ADMIN_PASSWORD } from "./fixtures";
 import { OwnServer } from "./own-server";
 
 // A server of this file's own: a group `ops` with host ops-1, and host other-1 outside it.
@@ -92,5 +93,79 @@ test("used, expired and revoked invites are refused with a clear message", async
     }
   } finally {
     await context.close();
+  }
+});
+
+/** The link and the decoded QR code of the invite the groups page just made. */
+async function newInvite(page: Page): Promise<string> {
+  const shown = page.locator(".new-invite");
+  await expect(shown).toBeVisible();
+  const link = (await shown.getByTestId("new-invite-link").textContent())!.trim();
+  expect(link).toMatch(/^http.*\/invite\/\d+\.[\w-]{43}$/);
+  const png = PNG.sync.read(await shown.locator(".qr-code svg").screenshot());
+  const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  expect(decoded?.data, "the QR code is the link").toBe(link);
+  return link;
+}
+
+// The whole invite flow in the browser: an admin makes the invite on the groups page (link
+// and QR code), a new person opens it in a fresh browser, signs up and sees exactly the
+// group's hosts; an invite revoked on the page is refused.
+test("an invite made on the groups page signs a new person up into exactly its group", async ({ page, browser }) => {
+  await page.goto(`${server.base}/login`);
+  await hydrated(page);
+  await signIn(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.getByTestId("signed-in-user")).toHaveText(ADMIN);
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("link", { name: "Groups" }).click();
+  await expect(page).toHaveURL(`${server.base}/admin/groups`);
+  await hydrated(page);
+  const ops = page.locator('section[data-group="ops"]');
+  await expect(ops.locator('li[data-host="ops-1"]')).toBeVisible();
+  await ops.getByRole("button", { name: "Create invite" }).click();
+  const link = await newInvite(page);
+
+  const context = await browser.newContext();
+  const fresh = await context.newPage();
+  try {
+    await fresh.goto(link);
+    await expect(fresh.getByRole("heading", { name: "Join ops" })).toBeVisible();
+    await fresh.getByLabel("Username").fill("from-the-page");
+    await fresh.getByLabel("Password").fill("a-long-enough-password");
+    await fresh.getByRole("button", { name: "Join" }).click();
+    await expect(fresh).toHaveURL(`${server.base}/`);
+    await expect(fresh.getByTestId("signed-in-user")).toHaveText("from-the-page");
+    await expect(fresh.locator("[data-connection]")).toHaveAttribute("data-connection", "live");
+    await expect(fresh.getByTestId("host-count")).toHaveText("1 host");
+    await expect(fresh.getByRole("link", { name: "ops-1", exact: true })).toBeVisible();
+    await expect(fresh.getByRole("link", { name: "other-1", exact: true })).toHaveCount(0);
+  } finally {
+    await context.close();
+  }
+
+  // The member shows on the page; a second invite, revoked there, is refused.
+  await page.reload();
+  await hydrated(page);
+  await expect(ops.locator('li[data-member="from-the-page"]')).toBeVisible();
+  await ops.getByRole("button", { name: "Create invite" }).click();
+  const revoked = await newInvite(page);
+  const id = revoked.split("/invite/")[1].split(".")[0];
+  await ops.locator(`tr[data-invite="${id}"]`).getByRole("button", { name: "Revoke" }).click();
+  await expect(page.getByRole("status")).toContainText(`Revoked invite ${id}.`);
+  await expect(ops.locator(`tr[data-invite="${id}"]`)).toHaveAttribute("data-state", "revoked");
+
+  const other = await browser.newContext();
+  const late = await other.newPage();
+  try {
+    for (const [url, message] of [
+      [revoked, "This invite was revoked."],
+      [link, "This invite has been used already."],
+    ]) {
+      await late.goto(url);
+      await expect(late.getByRole("alert")).toContainText(message);
+      await expect(late.getByLabel("Username")).toHaveCount(0);
+    }
+  } finally {
+    await other.close();
   }
 });

@@ -831,3 +831,88 @@ async fn ingest_keeps_answering_while_another_writer_holds_the_database() {
         "forty batches took {took:?} behind the lock"
     );
 }
+
+#[tokio::test]
+async fn the_second_step_refuses_missing_forged_and_huge_challenges_and_codes() {
+    use crate::two_factor::{enrol, first_step, second_step};
+    let app = spawn_app().await;
+    crate::cli::add_user(&app, "tess", crate::groups::PASSWORD);
+    let cookie = crate::groups::cookie_of(&app, "tess").await;
+    enrol(&app, &cookie).await;
+    let challenge = first_step(&app, "tess").await;
+    let forged = format!("lookout_2fa={}", "A".repeat(43));
+    for (cookie, code) in [
+        ("", "123456".to_string()),
+        (forged.as_str(), "123456".to_string()),
+        ("lookout_2fa=", "123456".to_string()),
+        (challenge.as_str(), "9".repeat(100_000)),
+        (challenge.as_str(), "\u{0}\u{202e}<script>".to_string()),
+    ] {
+        let res = second_step(&app, cookie, &code).await;
+        assert!(res.status().is_client_error(), "{}", res.status());
+        assert!(session_cookie(&res).is_none());
+    }
+    app.assert_still_serving().await;
+}
+
+#[tokio::test]
+async fn racing_second_steps_with_one_code_make_one_session() {
+    use crate::two_factor::{enrol, first_step, now, second_step};
+    use lookout::auth::two_factor::{code_at, STEP_SECS};
+    let app = spawn_app().await;
+    crate::cli::add_user(&app, "tess", crate::groups::PASSWORD);
+    let cookie = crate::groups::cookie_of(&app, "tess").await;
+    let (secret, _) = enrol(&app, &cookie).await;
+    let challenge = first_step(&app, "tess").await;
+    let code = code_at(&secret, now() + STEP_SECS).unwrap();
+    let answers = join_all((0..12).map(|_| second_step(&app, &challenge, &code))).await;
+    let sessions = answers
+        .iter()
+        .filter(|res| session_cookie(res).is_some())
+        .count();
+    assert_eq!(sessions, 1, "one code, one challenge: one session");
+}
+
+#[tokio::test]
+async fn a_cross_site_admin_action_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    crate::cli::add_user(&app, "target", crate::groups::PASSWORD);
+    let admin = app.admin_cookie().await;
+    let res = client_from(None)
+        .post(app.url("/api/fn/remove_user"))
+        .header(header::COOKIE, &admin)
+        .header(header::ORIGIN, "http://evil.example")
+        .form(&[("username", "target")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(crate::cli::run(&app, &["user", "list"]).contains("target"));
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_admin_forms_are_4xx_and_create_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin_cookie().await;
+    let huge = "g".repeat(1024 * 1024);
+    for form in [
+        vec![("name", huge.as_str())],
+        vec![("name", "Bad Name!")],
+        vec![("name", "")],
+        vec![("name", "ok"), ("parent", "no-such-group")],
+    ] {
+        let res = call(&app, "create_group", &admin, &form).await;
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    for form in [
+        vec![("group", "root"), ("uses", "-1"), ("expires_days", "7")],
+        vec![("group", "root"), ("uses", "1"), ("expires_days", "99999999999999999999")],
+        vec![("group", "nope"), ("uses", "1"), ("expires_days", "7")],
+    ] {
+        let res = call(&app, "create_invite", &admin, &form).await;
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    let groups = crate::cli::run(&app, &["group", "list"]);
+    assert_eq!(groups.lines().count(), 2, "only root: {groups}");
+    app.assert_still_serving().await;
+}

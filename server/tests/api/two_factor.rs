@@ -11,7 +11,7 @@ use lookout::auth::two_factor::{code_at, STEP_SECS};
 use reqwest::{header, Response, StatusCode};
 use serde_json::Value;
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -19,7 +19,7 @@ fn now() -> u64 {
 }
 
 /// `lookout_2fa=…` as a response set it, if it did.
-fn challenge_cookie(res: &Response) -> Option<String> {
+pub fn challenge_cookie(res: &Response) -> Option<String> {
     res.headers()
         .get_all(header::SET_COOKIE)
         .iter()
@@ -31,7 +31,7 @@ fn challenge_cookie(res: &Response) -> Option<String> {
 
 /// Turns the second factor on for `user` (signed in with `cookie`); its secret and the
 /// recovery codes.
-async fn enrol(app: &TestApp, cookie: &str) -> (String, Vec<String>) {
+pub async fn enrol(app: &TestApp, cookie: &str) -> (String, Vec<String>) {
     let res = call(app, "begin_two_factor", cookie, &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let enrolment: Value = res.json().await.unwrap();
@@ -48,7 +48,7 @@ async fn enrol(app: &TestApp, cookie: &str) -> (String, Vec<String>) {
 }
 
 /// Signs in with the password: the challenge cookie, and no session.
-async fn first_step(app: &TestApp, user: &str) -> String {
+pub async fn first_step(app: &TestApp, user: &str) -> String {
     let res = app.login(user, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
@@ -58,7 +58,7 @@ async fn first_step(app: &TestApp, user: &str) -> String {
     challenge_cookie(&res).expect("the second step's cookie")
 }
 
-async fn second_step(app: &TestApp, challenge: &str, code: &str) -> Response {
+pub async fn second_step(app: &TestApp, challenge: &str, code: &str) -> Response {
     call(app, "verify_code", challenge, &[("code", code)]).await
 }
 

@@ -1,5 +1,6 @@
 // Takes the README's screenshots from a running Lookout:
-//   BASE_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=… [SEED_TOKEN=lk_…] [INVITE_URL=…] node screenshots.mjs
+//   BASE_URL=http://127.0.0.1:3000 E2E_ADMIN_PASSWORD=… [SEED_TOKEN=lk_…] [INVITE_URL=…]
+//     [INVITE_GROUP=ops] node screenshots.mjs
 // With SEED_TOKEN (an ingest token for `fleet-*` on a server started with
 // `--max-hosts-per-token 1000`), it first pushes a minute of samples for 200 hosts, so the
 // overview shows a fleet and the host page a custom series.
@@ -104,6 +105,25 @@ for (const scheme of ["light", "dark"]) {
   await page.goto(`${base}/settings/audit`);
   await page.locator("body[data-hydrated]").waitFor();
   await page.screenshot({ path: `${out}/audit-${scheme}.png` });
+
+  // The admin pages: users (and the two-factor policy), groups (members, hosts, invites),
+  // tokens; on the groups page, an invite just made, with its QR code.
+  for (const admin of ["users", "groups", "tokens"]) {
+    await page.goto(`${base}/admin/${admin}`);
+    await page.locator("body[data-hydrated]").waitFor();
+    if (admin === "groups" && process.env.INVITE_GROUP) {
+      await page.locator(`section[data-group="${process.env.INVITE_GROUP}"]`)
+        .getByRole("button", { name: "Create invite" }).click();
+      await page.locator(".new-invite").waitFor();
+    }
+    await page.screenshot({ path: `${out}/admin-${admin}-${scheme}.png`, fullPage: true });
+  }
+  // Setting up a second factor: the QR code and the key (not confirmed, so nothing changes).
+  await page.goto(`${base}/settings/sessions`);
+  await page.locator("body[data-hydrated]").waitFor();
+  await page.getByRole("button", { name: "Set up two-factor sign-in" }).click();
+  await page.getByTestId("totp-secret").waitFor();
+  await page.locator(".two-factor").screenshot({ path: `${out}/two-factor-setup-${scheme}.png` });
   await page.close();
 
   // An invite, as the person who receives the link sees it.

@@ -702,7 +702,8 @@ fn GroupCard(
         })
         .collect_view();
     let root = name == "root";
-    let indent = format!("margin-left: {}rem", depth.min(6) as f32 * 1.5);
+    // Indented by a class, not a style attribute: the CSP allows no inline styles.
+    let depth = depth.min(6).to_string();
     let shape = (admin && !root).then(|| {
         let (a, b, c) = (name.clone(), name.clone(), name.clone());
         let parents = group_options(&names, parent.as_deref());
@@ -728,7 +729,7 @@ fn GroupCard(
     });
     let (member_group, invite_group) = (name.clone(), name.clone());
     view! {
-        <section class="group-card" data-group=name.clone() style=indent>
+        <section class="group-card" data-group=name.clone() data-depth=depth>
             <h2>
                 {name.clone()}
                 {parent.map(|p| view! { <span class="muted below">{format!(" below {p}")}</span> })}

@@ -40,7 +40,7 @@ function totp(secret: string, unixSecs = Date.now() / 1000): string {
 }
 
 async function signOut(page: Page) {
-  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await expect(page).toHaveURL(/\/login$/);
 }
 

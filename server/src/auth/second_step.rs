@@ -38,7 +38,6 @@ fn enrolment(secret: &str, username: &str) -> Enrolment {
     }
 }
 
-
 impl Auth {
     /// What the second step of the sign-in named by `challenge` asks for.
     pub async fn second_factor_prompt(

@@ -906,7 +906,11 @@ async fn oversized_and_malformed_admin_forms_are_4xx_and_create_nothing() {
     }
     for form in [
         vec![("group", "root"), ("uses", "-1"), ("expires_days", "7")],
-        vec![("group", "root"), ("uses", "1"), ("expires_days", "99999999999999999999")],
+        vec![
+            ("group", "root"),
+            ("uses", "1"),
+            ("expires_days", "99999999999999999999"),
+        ],
         vec![("group", "nope"), ("uses", "1"), ("expires_days", "7")],
     ] {
         let res = call(&app, "create_invite", &admin, &form).await;

@@ -4,6 +4,7 @@
 mod admin;
 mod agent;
 mod audit_page;
+mod audit_trail;
 mod cli;
 mod config_flags;
 mod fleet;

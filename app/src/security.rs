@@ -102,10 +102,12 @@ fn TwoFactor(
     confirm: ServerAction<ConfirmTwoFactor>,
     disable: ServerAction<DisableTwoFactor>,
 ) -> impl IntoView {
-    if let Some(Ok(codes)) = confirm.value().get_untracked() {
-        return view! { <RecoveryCodes codes next="/settings/sessions".to_string()/> }.into_any();
-    }
     if view.enabled {
+        // Just turned on here: the recovery codes, once. (Turned off since, they are gone.)
+        if let Some(Ok(codes)) = confirm.value().get_untracked() {
+            return view! { <RecoveryCodes codes next="/settings/sessions".to_string()/> }
+                .into_any();
+        }
         let left = view.recovery_codes_left;
         let error = move || {
             disable

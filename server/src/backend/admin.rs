@@ -203,6 +203,7 @@ impl ServerBackend {
 
     pub(super) async fn groups_view(&self, me: &Principal) -> Result<GroupsView, ApiError> {
         let db = &self.live.db;
+        self.regroup().await;
         let forest = self.live.access.forest();
         let managed = forest.managed(me.user_id, me.role);
         let rows = db.access_rows().await.map_err(|e| internal(&e))?;
@@ -284,6 +285,9 @@ impl ServerBackend {
         action: AdminAction,
     ) -> Result<AdminOutcome, ApiError> {
         let db = &self.live.db;
+        // Decided on the database's latest state, not the last poll's: an owner removed a
+        // moment ago (from anywhere) manages nothing any more.
+        self.regroup().await;
         let invite_group = match &action {
             AdminAction::RevokeInvite { id } if me.role != Role::Admin => {
                 db.invite_group(*id).await.map_err(|e| internal(&e))?

@@ -62,8 +62,9 @@ fn refused(status: &InviteStatus) -> ApiError {
 }
 
 impl ServerBackend {
-    /// A membership changed here: this process sees it at once (others at their next
-    /// poll of the access version).
+    /// Brings this process's groups up to the database's (a cheap read of the access
+    /// version; a reload only if it moved): after a change made here, which other
+    /// processes see at their next poll, and before a decision that must not lag.
     async fn regroup(&self) {
         if let Err(e) = self.live.access.refresh().await {
             tracing::warn!(error = %e, "cannot reload groups after a change");

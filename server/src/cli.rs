@@ -33,6 +33,15 @@ pub struct Cli {
     /// Without a command, `lookout` serves (as `cargo leptos watch` runs it).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log lines as text, or as one JSON object a line (for a log collector).
+    #[arg(
+        long,
+        global = true,
+        env = "LOOKOUT_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

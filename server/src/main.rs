@@ -7,8 +7,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    lookout::telemetry::init();
     let cli = lookout::cli::Cli::parse();
+    lookout::telemetry::init(cli.log_format);
     match lookout::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

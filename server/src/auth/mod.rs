@@ -213,6 +213,7 @@ impl Auth {
             tracing::info!("sign-in overtaken by a password change or revocation");
             return Err(LoginError::InvalidCredentials);
         }
+        self.hasher.stats().sign_in("ok");
         self.db
             .audit(
                 AuditEvent::LoginSuccess,
@@ -250,6 +251,7 @@ impl Auth {
         {
             Ok(attempt) => attempt,
             Err(wait) => {
+                self.hasher.stats().sign_in("throttled");
                 self.db
                     .audit(AuditEvent::LoginThrottled, account, Some(ip), None)
                     .await;
@@ -281,6 +283,7 @@ impl Auth {
             } else {
                 None
             };
+            self.hasher.stats().sign_in("failed");
             self.db
                 .audit(AuditEvent::LoginFailure, account, Some(ip), detail)
                 .await;

@@ -99,6 +99,11 @@ impl Hasher {
         Self::with_params(max_concurrent, stats, MEMORY_KIB, ITERATIONS, PARALLELISM)
     }
 
+    /// The server's counters, which the hasher counts its work in.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
     pub fn with_params(
         max_concurrent: usize,
         stats: Arc<Stats>,

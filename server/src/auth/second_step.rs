@@ -102,6 +102,7 @@ impl Auth {
         let attempt = match self.throttle.begin(Some(&user.username), ip) {
             Ok(attempt) => attempt,
             Err(wait) => {
+                self.hasher.stats().sign_in("throttled");
                 db.audit(
                     AuditEvent::LoginThrottled,
                     Some(&user.username),
@@ -125,6 +126,7 @@ impl Auth {
             None => self.check_code(user.id, code, now).await?,
         };
         let Some(passed) = passed else {
+            self.hasher.stats().sign_in("failed");
             db.audit(
                 AuditEvent::TwoFactorFailure,
                 Some(&user.username),

@@ -249,6 +249,7 @@ pub struct History {
     series: Mutex<SeriesMap>,
     writer: tokio::sync::Mutex<Writer>,
     counters: HistoryCounters,
+    stats: Arc<Stats>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -275,7 +276,7 @@ impl History {
     pub async fn open(
         db: Db,
         config: HistoryConfig,
-        _stats: Arc<Stats>,
+        stats: Arc<Stats>,
     ) -> anyhow::Result<Arc<History>> {
         let pool = db.pool().clone();
         let mut index = Index::default();
@@ -352,6 +353,7 @@ impl History {
                 deleted_through: 0,
             }),
             counters: HistoryCounters::default(),
+            stats,
         }))
     }
 
@@ -471,7 +473,11 @@ impl History {
             *lock(&self.in_flight) = pending.clone();
             pending
         };
+        let started = std::time::Instant::now();
         let written = self.write_tick(&mut writer, &pending).await;
+        self.stats
+            .history_write_seconds
+            .observe(started.elapsed().as_secs_f64());
         if written.is_err() {
             self.requeue(pending.iter().map(PendingTick::clone).collect());
         }

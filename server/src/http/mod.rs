@@ -19,11 +19,11 @@ use axum::{
     extract::{ConnectInfo, DefaultBodyLimit, FromRef, Request, State},
     handler::HandlerWithoutStateExt,
     middleware::{from_fn, from_fn_with_state, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
     Router,
 };
-use http::header;
+use http::{header, StatusCode};
 use ipnet::IpNet;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseOptions};
@@ -112,6 +112,58 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready to serve: the database answers within two seconds (a load balancer stops sending
+/// requests here while it does not).
+async fn readyz(State(live): State<Arc<Live>>) -> Response {
+    let ping = sqlx::query("SELECT 1").execute(live.db.pool());
+    let (status, body) = match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the database refused a query");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: database unreachable",
+            )
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer in 2 s");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: database too slow",
+            )
+        }
+    };
+    (status, body).into_response()
+}
+
+/// Counts every request by method and status class, with its duration.
+async fn record_request(State(live): State<Arc<Live>>, req: Request, next: Next) -> Response {
+    let method: &'static str = match *req.method() {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::HEAD => "HEAD",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::PATCH => "PATCH",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let class = match res.status().as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    };
+    live.stats
+        .request_seconds
+        .with_label_values(&[method, class])
+        .observe(started.elapsed().as_secs_f64());
+    res
+}
+
 /// The whole HTTP surface. `leptos_routes_with_context` mounts the pages and every
 /// server function (`/api/fn/*`, POST), all with the same context.
 pub fn router<Store: SessionStore + Clone>(
@@ -153,6 +205,8 @@ pub fn router<Store: SessionStore + Clone>(
     };
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(api::metrics::<AppState>))
         .merge(dynamic)
         .merge(assets::site(&state.leptos, not_found))
         .layer(RequestBodyTimeoutLayer::new(state.body_timeout))
@@ -173,6 +227,7 @@ pub fn router<Store: SessionStore + Clone>(
             security::security_headers,
         ))
         .layer(CompressionLayer::new())
+        .layer(from_fn_with_state(state.live.clone(), record_request))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
                 tracing::info_span!(

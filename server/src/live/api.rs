@@ -143,6 +143,13 @@ pub async fn ingest(
             }
         })?;
     let accepted = ingest::ingest(&live, grant, &bytes).await?;
+    let samples = &live.stats.ingest_samples;
+    samples
+        .with_label_values(&["accepted"])
+        .inc_by(accepted.accepted as u64);
+    samples
+        .with_label_values(&["refused"])
+        .inc_by(accepted.refused as u64);
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
@@ -225,6 +232,42 @@ where
             None => Err(ApiError::Unauthorized),
         }
     }
+}
+
+/// `GET /metrics`, in Prometheus' text format. Asked from the server's own machine (a
+/// loopback peer, not forwarded by a proxy) it answers as it is; from anywhere else it needs
+/// what may read the API (a read token, a session).
+pub async fn metrics<S>(State(state): State<S>, request: axum::extract::Request) -> Response
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Live>: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
+{
+    let (mut parts, _) = request.into_parts();
+    let direct_loopback = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|peer| peer.0.ip().is_loopback());
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| parts.headers.contains_key(*h));
+    if !direct_loopback || forwarded {
+        if let Err(refused) = Reader::from_request_parts(&mut parts, &state).await {
+            return refused.into_response();
+        }
+    }
+    let live = Arc::<Live>::from_ref(&state);
+    live.stats
+        .open_sockets
+        .set(i64::try_from(live.sockets.count()).unwrap_or(i64::MAX));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        live.stats.render(),
+    )
+        .into_response()
 }
 
 /// Every host: those reporting now and those known from storage that stopped.

@@ -144,7 +144,7 @@ async fn write_frames(
         let is_close = matches!(message, Message::Close(_));
         match tokio::time::timeout(deadline, sink.send(message)).await {
             Ok(Ok(())) if is_close => return,
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => Stats::add(&stats.frames_sent),
             Ok(Err(_)) => return,
             Err(_) => {
                 Stats::add(&stats.slow_sockets_dropped);

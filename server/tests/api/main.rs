@@ -14,6 +14,7 @@ mod hostile;
 mod ingest;
 mod invites;
 mod live;
+mod observability;
 mod pages;
 mod session_page;
 mod sessions;

@@ -1,0 +1,163 @@
+//! What operators watch: `/healthz`, `/readyz` and `/metrics` (Prometheus' text format),
+//! each server with counters of its own.
+
+use crate::{
+    helpers::*,
+    ingest::{batch, now_ms, push, sample, token},
+    live::{next_of_type, open},
+};
+use futures_util::SinkExt;
+use lookout::access::tokens::Scope;
+use reqwest::{header, StatusCode};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The value of the sample `name` (with its labels, as printed) in a metrics text.
+fn value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in\n{text}"))
+}
+
+async fn metrics(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client_from(None).get(app.url("/metrics"));
+    for (name, v) in headers {
+        req = req.header(*name, *v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_while_the_database_does() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[tokio::test]
+async fn metrics_count_sign_ins_ingest_frames_sockets_and_requests() {
+    let app = spawn_app().await;
+    let cookie = app.admin_cookie().await;
+    assert_eq!(
+        app.login(ADMIN, "not-the-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let ingest = token(&app, "agent", Scope::Ingest).await;
+    let now = now_ms();
+    let body = batch(
+        "web-1",
+        vec![
+            sample("cpu.total", now, 10.0),
+            sample("cpu.total", now - 3_600_000, 10.0),
+        ],
+    );
+    assert_eq!(
+        push(&app, Some(&ingest), body).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let mut ws = open(&app, Some(&cookie), None).await.unwrap();
+    next_of_type(&mut ws, "hello").await;
+    ws.send(Message::text(r#"{"type":"subscribe","hosts":["web-1"]}"#))
+        .await
+        .unwrap();
+    next_of_type(&mut ws, "snapshot").await;
+
+    let res = metrics(&app, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    assert_eq!(value(&text, r#"lookout_sign_ins_total{outcome="ok"}"#), 1.0);
+    assert_eq!(
+        value(&text, r#"lookout_sign_ins_total{outcome="failed"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"lookout_ingest_samples_total{outcome="accepted"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&text, r#"lookout_ingest_samples_total{outcome="refused"}"#),
+        1.0
+    );
+    assert_eq!(value(&text, "lookout_open_sockets"), 1.0);
+    assert!(
+        value(&text, "lookout_frames_sent_total") >= 2.0,
+        "hello and snapshot"
+    );
+    assert_eq!(value(&text, "lookout_slow_clients_dropped_total"), 0.0);
+    // The history writes its queue once a tick: wait for the batch's write.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = metrics(&app, &[]).await.text().await.unwrap();
+        if value(&text, "lookout_history_write_seconds_count") >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no history write: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        value(
+            &text,
+            r#"lookout_http_request_duration_seconds_count{method="POST",status="2xx"}"#
+        ) >= 2.0,
+        "the sign-in and the ingest"
+    );
+    assert!(
+        value(
+            &text,
+            r#"lookout_http_request_duration_seconds_count{method="POST",status="4xx"}"#
+        ) >= 1.0,
+        "the refused sign-in"
+    );
+    assert!(text.contains("# TYPE lookout_http_request_duration_seconds histogram"));
+}
+
+#[tokio::test]
+async fn metrics_asked_through_a_proxy_or_from_elsewhere_need_a_read_token() {
+    let app = spawn_app().await;
+    let forwarded = [("x-forwarded-for", "203.0.113.9")];
+    let refused = metrics(&app, &forwarded).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(!refused.text().await.unwrap().contains("lookout_"));
+    let read = token(&app, "prometheus", Scope::Read).await;
+    let ingest = token(&app, "agent", Scope::Ingest).await;
+    let with = |t: &str| format!("Bearer {t}");
+    let wrong = metrics(&app, &[forwarded[0], ("authorization", &with(&ingest))]).await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let ok = metrics(&app, &[forwarded[0], ("authorization", &with(&read))]).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.text().await.unwrap().contains("lookout_open_sockets"));
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line() {
+    let app = spawn_app().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["--log-format", "json", "group", "add", "web"])
+        .env("LOOKOUT_DATABASE_URL", &app.config.database_url)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let audit = lines
+        .iter()
+        .find(|l| l["target"] == "audit")
+        .unwrap_or_else(|| panic!("an audit line in {stderr}"));
+    assert_eq!(audit["event"], "group.created");
+    assert_eq!(audit["actor"], "(command line)");
+    assert_eq!(audit["level"], "INFO");
+}

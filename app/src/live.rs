@@ -191,8 +191,9 @@ pub enum ByeReason {
     SessionEnded,
     /// The client did not keep up with the stream.
     TooSlow,
-    /// The server is shutting down.
-    ServerShutdown,
+    /// The server is stopping (a restart, a deploy, SIGTERM): reconnect at once, to it or
+    /// to another instance behind the same address.
+    Restart,
     /// The client sent nothing for [`IDLE_TIMEOUT`]; a live client reconnects.
     Idle,
 }

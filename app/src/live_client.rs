@@ -112,7 +112,7 @@ pub fn step(
             reason: ByeReason::SessionEnded,
         } => Step::SessionEnded,
         ServerMessage::Bye {
-            reason: ByeReason::Idle | ByeReason::TooSlow | ByeReason::ServerShutdown,
+            reason: ByeReason::Idle | ByeReason::TooSlow | ByeReason::Restart,
         } => Step::Reconnect,
         ServerMessage::Samples { .. } | ServerMessage::Overview { .. } | ServerMessage::Pong => {
             Step::Continue
@@ -469,11 +469,7 @@ mod tests {
     #[test]
     fn a_server_goodbye_other_than_sign_out_means_reconnect() {
         let mut streaming = BTreeSet::new();
-        for reason in [
-            ByeReason::Idle,
-            ByeReason::TooSlow,
-            ByeReason::ServerShutdown,
-        ] {
+        for reason in [ByeReason::Idle, ByeReason::TooSlow, ByeReason::Restart] {
             assert_eq!(
                 step(
                     &Subscription::Overview,

@@ -351,7 +351,7 @@ async fn serve(
                 () = &mut ended => break session_ended(),
                 () = &mut expired => break session_ended(),
                 () = &mut stopping => {
-                    break End::Close(bye(ByeReason::ServerShutdown), 1001, "server shutting down");
+                    break End::Close(bye(ByeReason::Restart), 1001, "server shutting down");
                 }
                 _ = &mut writer => {
                     writer_done = true;

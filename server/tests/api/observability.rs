@@ -161,3 +161,82 @@ async fn json_logs_are_one_object_a_line() {
     assert_eq!(audit["actor"], "(command line)");
     assert_eq!(audit["level"], "INFO");
 }
+
+/// A frame of `ws` that is a `bye`, and the close code after it (within 5 s).
+async fn bye_and_close(ws: &mut crate::live::Ws) -> (serde_json::Value, Option<u16>) {
+    let (code, frames) = crate::live::closed_with(ws, std::time::Duration::from_secs(5)).await;
+    let bye = frames
+        .into_iter()
+        .find(|f| f["type"] == "bye")
+        .expect("a bye before the close");
+    (bye, code)
+}
+
+#[tokio::test]
+async fn sigterm_says_restart_to_every_socket_and_exits_cleanly() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let base = format!("127.0.0.1:{port}");
+    let mut server = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .args(["serve", "--addr", &base, "--history", "off"])
+            .arg("--database-url")
+            .arg(format!("sqlite://{}/l.db", dir.path().display()))
+            .env("LOOKOUT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let client = client_from(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client
+        .get(format!("http://{base}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "the server came up");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let res = client
+        .post(format!("http://{base}/api/fn/login"))
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&res).expect("signed in");
+    let mut req = format!("ws://{base}/ws").into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    next_of_type(&mut ws, "hello").await;
+
+    let pid = server.0.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (bye, code) = bye_and_close(&mut ws).await;
+    assert_eq!(bye["reason"], "restart");
+    assert_eq!(code, Some(1001), "going away");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "exits within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, ChildProcess } from "node:child_process";
+import { get as httpsGet } from "node:https";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,8 +20,9 @@ export class OwnServer {
   constructor(
     readonly port: number,
     private readonly flags: string[] = [],
+    readonly https = false,
   ) {
-    this.base = `http://127.0.0.1:${port}`;
+    this.base = `${https ? "https" : "http"}://127.0.0.1:${port}`;
     this.db = `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "own.db")}`;
   }
 
@@ -37,6 +39,7 @@ export class OwnServer {
         .poll(
           async () => {
             if (server.exitCode !== null) return -server.exitCode;
+            if (this.https) return selfSignedStatus(`${this.base}/healthz`);
             return fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(1_000) })
               .then((r) => r.status)
               .catch(() => 0);
@@ -90,4 +93,19 @@ export class OwnServer {
     });
     expect(res.status, `ingest for ${host}: ${await res.text()}`).toBe(202);
   }
+}
+
+/** The status of a GET to a server with a self-signed certificate (0 if it does not answer). */
+function selfSignedStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpsGet(url, { rejectUnauthorized: false, timeout: 1_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", () => resolve(0));
+    req.on("timeout", () => {
+      req.destroy();
+      resolve(0);
+    });
+  });
 }

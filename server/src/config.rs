@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use ipnet::IpNet;
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Where the database lives. Shared by `serve` and the admin commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,6 +41,28 @@ pub struct ServeArgs {
     /// `Secure` with the `__Host-` prefix and turns on HSTS.
     #[arg(long, env = "LOOKOUT_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM), with --tls-key.
+    #[arg(
+        long,
+        env = "LOOKOUT_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "LOOKOUT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate, made on the first start and kept in
+    /// --tls-dir; its SHA-256 fingerprint is printed at every start.
+    #[arg(long, env = "LOOKOUT_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+    /// Where the self-signed certificate is kept.
+    #[arg(long, env = "LOOKOUT_TLS_DIR", default_value = ".")]
+    pub tls_dir: PathBuf,
+    /// Names the self-signed certificate is for, comma-separated (besides localhost,
+    /// 127.0.0.1 and ::1, and the --public-origin host).
+    #[arg(long, env = "LOOKOUT_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed, as
     /// comma-separated addresses or CIDR blocks (`127.0.0.1,10.0.0.0/8`). From any other
     /// peer those headers are ignored.
@@ -345,6 +367,22 @@ pub struct Config {
     pub live: LiveConfig,
     pub history: HistoryPolicy,
     pub connections: ConnectionLimits,
+    /// HTTPS, served by Lookout itself.
+    pub tls: Option<Tls>,
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tls {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// Made once for `names` and kept in `dir`.
+    SelfSigned {
+        dir: PathBuf,
+        names: Vec<String>,
+    },
 }
 
 fn millis(d: Duration) -> i64 {
@@ -404,6 +442,7 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database_url: database_url.into(),
             public_origin: None,
+            tls: None,
             trusted_proxies: Vec::new(),
             sessions: SessionPolicy {
                 idle: Duration::from_secs(30 * 60),
@@ -469,6 +508,30 @@ impl Config {
             .as_deref()
             .map(PublicOrigin::parse)
             .transpose()?;
+        config.tls = match (args.tls_cert, args.tls_key, args.tls_self_signed) {
+            (Some(cert), Some(key), _) => Some(Tls::Files { cert, key }),
+            (None, None, true) => {
+                let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect();
+                if let Some(origin) = &config.public_origin {
+                    let host = origin
+                        .authority()
+                        .rsplit_once(':')
+                        .map_or(origin.authority(), |(h, _)| h);
+                    names.push(host.trim_matches(['[', ']']).to_string());
+                }
+                names.extend(args.tls_names.into_iter().map(|n| n.trim().to_string()));
+                names.retain(|n| !n.is_empty());
+                names.dedup();
+                Some(Tls::SelfSigned {
+                    dir: args.tls_dir,
+                    names,
+                })
+            }
+            _ => None,
+        };
         config.trusted_proxies = parse_trusted_proxies(&args.trusted_proxy)?;
         config.sessions = SessionPolicy {
             idle: args.session_idle,
@@ -523,9 +586,11 @@ impl Config {
 
     /// Cookies get `Secure` and the `__Host-` prefix when browsers reach us over https.
     pub fn secure_cookies(&self) -> bool {
-        self.public_origin
-            .as_ref()
-            .is_some_and(PublicOrigin::is_https)
+        self.tls.is_some()
+            || self
+                .public_origin
+                .as_ref()
+                .is_some_and(PublicOrigin::is_https)
     }
 }
 
@@ -543,6 +608,53 @@ mod tests {
     fn config(args: &[&str]) -> anyhow::Result<Config> {
         let cli = Cli::try_parse_from(std::iter::once("lookout").chain(args.iter().copied()))?;
         Config::from_args(cli.serve)
+    }
+
+    #[test]
+    fn tls_comes_from_files_or_a_self_signed_certificate_for_the_servers_names() {
+        assert_eq!(config(&[]).unwrap().tls, None);
+        assert!(!config(&[]).unwrap().secure_cookies());
+        let c = config(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(Tls::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert!(c.secure_cookies());
+        let c = config(&[
+            "--tls-self-signed",
+            "--tls-dir",
+            "/var/lib/lookout",
+            "--public-origin",
+            "https://lookout.example.com:8443",
+            "--tls-names",
+            "lookout.internal",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(Tls::SelfSigned {
+                dir: "/var/lib/lookout".into(),
+                names: vec![
+                    "localhost".into(),
+                    "127.0.0.1".into(),
+                    "::1".into(),
+                    "lookout.example.com".into(),
+                    "lookout.internal".into()
+                ]
+            })
+        );
+        assert!(config(&["--tls-cert", "c.pem"]).is_err(), "a key too");
+        assert!(config(&[
+            "--tls-self-signed",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem"
+        ])
+        .is_err());
     }
 
     #[test]

@@ -44,6 +44,7 @@ const SOCKET_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_milli
 /// A configured, bound server, ready to run. Tests build one on port 0.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: axum::Router,
     addr: SocketAddr,
     db: Db,
@@ -93,7 +94,21 @@ impl Application {
         let leptos = leptos_options(addr);
         let dev_reload = std::env::var_os("LEPTOS_WATCH").map(|_| leptos.reload_port);
         let security = Arc::new(SecurityPolicy::new(config.secure_cookies(), dev_reload));
-        let origin = Arc::new(OriginPolicy::new(config.public_origin.clone(), addr));
+        let tls = config
+            .tls
+            .as_ref()
+            .map(http::tls::acceptor)
+            .transpose()
+            .context("cannot set up TLS")?
+            .map(|(acceptor, fingerprint)| {
+                // Printed, not only logged: whoever starts it compares it with what the
+                // browser shows on the first visit.
+                println!("\n  TLS certificate SHA-256 fingerprint: {fingerprint}\n");
+                tracing::info!(%fingerprint, "serving HTTPS");
+                acceptor
+            });
+        let origin =
+            Arc::new(OriginPolicy::new(config.public_origin.clone(), addr).with_tls(tls.is_some()));
         if *origin.host_rule() == HostRule::Any {
             tracing::warn!(
                 %addr,
@@ -173,6 +188,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            tls,
             router,
             addr,
             db,
@@ -244,9 +260,11 @@ impl Application {
             self.config.sessions.idle,
             shutdown.clone(),
         ));
-        tracing::info!("Lookout listening on http://{}", self.addr);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        tracing::info!("Lookout listening on {scheme}://{}", self.addr);
         http::serve::serve(
             self.listener,
+            self.tls,
             self.router,
             &self.config.connections,
             self.connections,

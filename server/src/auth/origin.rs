@@ -59,6 +59,8 @@ impl HostRule {
 pub struct OriginPolicy {
     public_origin: Option<PublicOrigin>,
     hosts: HostRule,
+    /// Served over TLS by Lookout itself.
+    tls: bool,
 }
 
 impl OriginPolicy {
@@ -67,7 +69,13 @@ impl OriginPolicy {
         Self {
             public_origin,
             hosts,
+            tls: false,
         }
+    }
+
+    /// The same, served over TLS by Lookout itself.
+    pub fn with_tls(self, tls: bool) -> Self {
+        Self { tls, ..self }
     }
 
     /// Where this server is reached, for links it hands out: the public origin, or the
@@ -80,7 +88,8 @@ impl OriginPolicy {
                     .get(header::HOST)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("127.0.0.1");
-                format!("http://{host}")
+                let scheme = if self.tls { "https" } else { "http" };
+                format!("{scheme}://{host}")
             }
         }
     }
@@ -112,15 +121,17 @@ impl OriginPolicy {
         }
     }
 
-    /// Whether HTTP Basic may be used from `peer`: it sends the password in the clear, so
-    /// only from loopback, and not when browsers reach us through a plain-http proxy (on the
-    /// same host, every proxied request looks like loopback).
+    /// Whether HTTP Basic may be used from `peer`: over our own TLS from anywhere; without
+    /// it the password goes in the clear, so only from loopback, and not when browsers reach
+    /// us through a plain-http proxy (on the same host, every proxied request looks like
+    /// loopback).
     pub fn allows_basic_auth(&self, peer: IpAddr) -> bool {
-        peer.is_loopback()
-            && self
-                .public_origin
-                .as_ref()
-                .is_none_or(PublicOrigin::is_https)
+        self.tls
+            || (peer.is_loopback()
+                && self
+                    .public_origin
+                    .as_ref()
+                    .is_none_or(PublicOrigin::is_https))
     }
 
     /// Whether the request names an `Origin` that is not ours (for the WebSocket upgrade,
@@ -225,6 +236,21 @@ mod tests {
         assert!(!local().allows_basic_auth(remote));
         assert!(public("https://l.example").allows_basic_auth(here));
         assert!(!public("http://l.example").allows_basic_auth(here));
+        // Over Lookout's own TLS the password is never in the clear: from anywhere.
+        assert!(local().with_tls(true).allows_basic_auth(remote));
+        assert!(public("https://l.example")
+            .with_tls(true)
+            .allows_basic_auth(remote));
+    }
+
+    #[test]
+    fn links_handed_out_over_tls_are_https() {
+        let h = headers(&[("host", "127.0.0.1:3443")]);
+        assert_eq!(local().base_url(&h), "http://127.0.0.1:3443");
+        assert_eq!(
+            local().with_tls(true).base_url(&h),
+            "https://127.0.0.1:3443"
+        );
     }
 
     #[test]

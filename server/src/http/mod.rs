@@ -3,6 +3,7 @@
 mod assets;
 pub mod security;
 pub mod serve;
+pub mod tls;
 
 use crate::{
     auth::{

@@ -23,6 +23,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
 };
+use tokio_rustls::TlsAcceptor;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
@@ -151,6 +152,7 @@ impl AsyncWrite for Counted {
 /// Serves `router` on `listener` until `shutdown`, then drains requests in flight.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     router: Router,
     limits: &ConnectionLimits,
     connections: Arc<Connections>,
@@ -185,33 +187,59 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(req)
         });
-        let io = TokioIo::new(Counted {
+        let stream = Counted {
             stream,
             _place: place,
-        });
-        let connection = builder
-            .serve_connection(io, TowerToHyperService::new(service))
-            .with_upgrades();
-        let shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = shutdown.cancelled() => {
-                    // Finish the request in flight, take no new one.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+        };
+        let (builder, shutdown) = (builder.clone(), shutdown.clone());
+        let handshake = limits.header_read_timeout;
+        match tls.clone() {
+            None => tracker.spawn(drive(builder, stream, service, shutdown)),
+            // The handshake happens in the connection's task, never holding the accept
+            // loop, and within the header-read timeout: a client that stalls it is dropped.
+            Some(acceptor) => tracker.spawn(async move {
+                match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => drive(builder, stream, service, shutdown).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake not finished in time"),
                 }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+            }),
+        };
     }
     drop(listener);
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
         tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway");
+    }
+}
+
+/// Serves one connection until it ends; on shutdown, finishes the request in flight and
+/// takes no new one.
+async fn drive<I, S>(builder: http1::Builder, io: I, service: S, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 

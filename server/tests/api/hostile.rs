@@ -920,3 +920,36 @@ async fn oversized_and_malformed_admin_forms_are_4xx_and_create_nothing() {
     assert_eq!(groups.lines().count(), 2, "only root: {groups}");
     app.assert_still_serving().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stalls_the_handshake_is_dropped_and_others_served() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with({
+        let dir = dir.path().to_path_buf();
+        move |c| {
+            c.tls = Some(lookout::config::Tls::SelfSigned {
+                dir,
+                names: vec!["127.0.0.1".into()],
+            });
+            c.connections.header_read_timeout = std::time::Duration::from_millis(500);
+        }
+    })
+    .await;
+    // Connects and says nothing: no handshake.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let res = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(format!("https://{}/healthz", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "others are served meanwhile");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(3), silent.read(&mut buf))
+        .await
+        .expect("closed by the server within the handshake timeout");
+    assert_eq!(read.unwrap_or(0), 0, "closed, nothing sent");
+}

@@ -19,4 +19,5 @@ mod pages;
 mod session_page;
 mod sessions;
 mod sign_in;
+mod tls;
 mod two_factor;

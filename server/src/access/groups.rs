@@ -160,6 +160,19 @@ impl Forest {
             .is_some_and(|id| self.managed(user_id, role).contains(&id))
     }
 
+    /// The names of the groups `user_id` is a member of, sorted.
+    pub fn memberships(&self, user_id: i64) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .members
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| self.name_of(*g))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     pub fn group_named(&self, name: &str) -> Option<i64> {
         self.names
             .iter()

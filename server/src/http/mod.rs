@@ -1,6 +1,7 @@
 //! The axum application: routes, layers and the Leptos integration.
 
 mod assets;
+mod forward_auth;
 pub mod security;
 pub mod serve;
 pub mod tls;
@@ -189,6 +190,7 @@ pub fn router<Store: SessionStore + Clone>(
             post(api::ingest).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/hosts", get(api::hosts))
+        .route("/auth/verify", get(forward_auth::verify))
         .route("/api/v1/hosts/{name}/latest", get(api::latest))
         .route("/api/v1/hosts/{name}/series", get(api::series))
         .route(

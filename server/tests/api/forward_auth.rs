@@ -68,7 +68,10 @@ async fn verify_answers_who_is_signed_in_and_whether_they_are_in_the_group() {
     );
 
     // Signed out: 401 at once.
-    assert_eq!(app.post_fn("logout", Some(&parent)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_fn("logout", Some(&parent)).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(
         verify(&app, Some(&parent), None).await.status(),
         StatusCode::UNAUTHORIZED

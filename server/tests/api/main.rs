@@ -8,6 +8,7 @@ mod audit_trail;
 mod cli;
 mod config_flags;
 mod fleet;
+mod forward_auth;
 mod groups;
 mod helpers;
 mod hostile;

@@ -165,6 +165,32 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Where to go after sign-in when other apps sit behind Lookout's sign-in (forward auth):
+/// `next` itself if it is an absolute URL on one of `origins` (each `scheme://host[:port]`,
+/// lower-case, as configured), else what [`safe_next`] makes of it.
+pub fn return_to(next: Option<&str>, origins: &[String]) -> String {
+    let Some(url) = next.filter(|n| n.len() <= 2048) else {
+        return safe_next(next);
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return safe_next(next);
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let clean = !url.chars().any(|c| c.is_control() || c == '\\' || c == ' ')
+        && !authority.contains('@')
+        && !authority.is_empty();
+    let origin = format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    );
+    if clean && origins.contains(&origin) {
+        url.to_string()
+    } else {
+        safe_next(next)
+    }
+}
+
 /// Percent-encodes a query value.
 pub fn percent_encode(s: &str) -> String {
     s.bytes()
@@ -286,6 +312,31 @@ pub struct InviteShare {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_in_returns_only_to_configured_origins() {
+        let origins = vec!["https://grafana.example.com".to_string()];
+        let ok = "https://grafana.example.com/d/abc?orgId=1";
+        assert_eq!(return_to(Some(ok), &origins), ok);
+        assert_eq!(
+            return_to(Some("HTTPS://Grafana.Example.com/x"), &origins),
+            "HTTPS://Grafana.Example.com/x"
+        );
+        for bad in [
+            "https://evil.example/",
+            "https://grafana.example.com.evil.example/",
+            "https://grafana.example.com@evil.example/",
+            "http://grafana.example.com/",
+            "https://grafana.example.com:8443/",
+            "https://grafana.example.com/\\evil",
+            "javascript://grafana.example.com/%0aalert(1)",
+        ] {
+            assert_eq!(return_to(Some(bad), &origins), "/", "{bad}");
+        }
+        assert_eq!(return_to(Some("/hosts/a"), &origins), "/hosts/a");
+        assert_eq!(return_to(Some(ok), &[]), "/", "none configured");
+        assert_eq!(return_to(None, &origins), "/");
+    }
 
     #[test]
     fn usernames_are_trimmed_nfkc_normalised_and_lower_cased() {

@@ -29,6 +29,9 @@ pub trait Backend: Send + Sync + 'static {
         password: Password,
     ) -> Result<SignInStep, LoginError>;
 
+    /// The origins of other apps behind Lookout's sign-in that a sign-in may return to.
+    fn return_origins(&self) -> &[String];
+
     /// What the second step of the request's pending sign-in (its challenge cookie) asks.
     async fn second_factor_prompt(&self, parts: &Parts) -> Result<SecondFactorPrompt, LoginError>;
 

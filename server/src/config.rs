@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// `Secure` with the `__Host-` prefix and turns on HSTS.
     #[arg(long, env = "LOOKOUT_PUBLIC_ORIGIN")]
     pub public_origin: Option<String>,
+    /// Origins of other apps behind Lookout's sign-in (forward auth) that a sign-in may
+    /// return to with `/login?next=URL`, comma-separated (`https://grafana.example.com`).
+    #[arg(long, env = "LOOKOUT_RETURN_ORIGIN", value_delimiter = ',')]
+    pub return_origin: Vec<String>,
     /// Serve HTTPS with this certificate chain (PEM), with --tls-key.
     #[arg(
         long,
@@ -369,6 +373,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// HTTPS, served by Lookout itself.
     pub tls: Option<Tls>,
+    /// Origins a sign-in may return to (`scheme://host[:port]`, lower-case).
+    pub return_origins: Vec<String>,
 }
 
 /// Where the TLS certificate comes from.
@@ -443,6 +449,7 @@ impl Config {
             database_url: database_url.into(),
             public_origin: None,
             tls: None,
+            return_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             sessions: SessionPolicy {
                 idle: Duration::from_secs(30 * 60),
@@ -532,6 +539,14 @@ impl Config {
             }
             _ => None,
         };
+        config.return_origins = args
+            .return_origin
+            .iter()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| {
+                PublicOrigin::parse(o.trim()).map(|o| o.as_str().trim_end_matches('/').to_string())
+            })
+            .collect::<anyhow::Result<_>>()?;
         config.trusted_proxies = parse_trusted_proxies(&args.trusted_proxy)?;
         config.sessions = SessionPolicy {
             idle: args.session_idle,

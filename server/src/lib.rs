@@ -172,6 +172,7 @@ impl Application {
             backend: Arc::new(ServerBackend {
                 auth: auth.clone(),
                 live: live.clone(),
+                return_origins: config.return_origins.clone(),
             }),
             auth,
             leptos,

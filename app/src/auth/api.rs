@@ -14,7 +14,7 @@ pub async fn login(
     next: Option<String>,
 ) -> Result<(), LoginError> {
     use crate::{
-        account::{safe_next, Password, Username},
+        account::{return_to, Password, Username},
         backend::request_context,
         error::respond_with,
     };
@@ -29,7 +29,7 @@ pub async fn login(
         .sign_in(&parts, username, password)
         .await
         .map_err(|e| respond_with(&e))?;
-    go_on(step, &safe_next(next.as_deref()));
+    go_on(step, &return_to(next.as_deref(), backend.return_origins()));
     Ok(())
 }
 
@@ -83,7 +83,7 @@ pub async fn verify_code(
     code: String,
     next: Option<String>,
 ) -> Result<Option<Vec<String>>, LoginError> {
-    use crate::{account::safe_next, backend::request_context, error::respond_with};
+    use crate::{account::return_to, backend::request_context, error::respond_with};
 
     let (backend, parts) = request_context().map_err(|_| respond_with(&LoginError::Unavailable))?;
     if code.len() > 64 {
@@ -95,7 +95,7 @@ pub async fn verify_code(
         .map_err(|e| respond_with(&e))?;
     set_challenge_cookie("", 0);
     if codes.is_none() {
-        leptos_axum::redirect(&safe_next(next.as_deref()));
+        leptos_axum::redirect(&return_to(next.as_deref(), backend.return_origins()));
     }
     Ok(codes)
 }

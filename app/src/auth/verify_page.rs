@@ -11,7 +11,9 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn VerifyPage() -> impl IntoView {
     let query = use_query_map();
-    let next = Memo::new(move |_| safe_next(query.read().get("next").as_deref()));
+    // As asked: the server decides where a sign-in may return to (another app behind
+    // Lookout's sign-in, or a path here); links on this page use `safe_next`.
+    let next = Memo::new(move |_| query.read().get("next").unwrap_or_default());
     let verify = ServerAction::<VerifyCode>::new();
     let prompt = Resource::new(|| (), |_| pending_sign_in());
     view! {
@@ -60,7 +62,9 @@ fn CodeForm(verify: ServerAction<VerifyCode>, next: Memo<String>) -> impl IntoVi
     view! {
         <Show
             when=move || codes().is_none()
-            fallback=move || view! { <RecoveryCodes codes=codes().unwrap_or_default() next=next.get()/> }
+            fallback=move || view! {
+                <RecoveryCodes codes=codes().unwrap_or_default() next=safe_next(Some(&next.get()))/>
+            }
         >
             <ActionForm action=verify attr:class="verify-form">
                 <label for="code">"Code"</label>

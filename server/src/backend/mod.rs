@@ -32,6 +32,8 @@ use std::sync::Arc;
 pub struct ServerBackend {
     pub auth: Arc<Auth>,
     pub live: Arc<Live>,
+    /// Origins a sign-in may return to (forward auth).
+    pub return_origins: Vec<String>,
 }
 
 fn internal(e: &dyn std::fmt::Display) -> ApiError {
@@ -117,6 +119,10 @@ impl Backend for ServerBackend {
                 password,
             )
             .await
+    }
+
+    fn return_origins(&self) -> &[String] {
+        &self.return_origins
     }
 
     async fn second_factor_prompt(&self, parts: &Parts) -> Result<SecondFactorPrompt, LoginError> {

@@ -77,3 +77,32 @@ async fn verify_answers_who_is_signed_in_and_whether_they_are_in_the_group() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn sign_in_returns_to_a_configured_app_and_nowhere_else() {
+    let app = spawn_app_with(|c| {
+        c.return_origins = vec!["http://app.localhost:8080".into()];
+    })
+    .await;
+    for (next, expected) in [
+        (
+            "http://app.localhost:8080/dash?x=1",
+            "http://app.localhost:8080/dash?x=1",
+        ),
+        ("http://app.localhost:8080@evil.example/", "/"),
+        ("http://evil.example/", "/"),
+        ("/hosts/web-1", "/hosts/web-1"),
+    ] {
+        let res = app
+            .login_with(
+                &[],
+                &[
+                    ("username", ADMIN),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(location(&res), Some(expected), "next={next}");
+    }
+}

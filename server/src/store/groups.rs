@@ -84,6 +84,23 @@ async fn user_id(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, Gr
 }
 
 impl Db {
+    /// Commits a change to groups, memberships or hosts' groups with the access version
+    /// moved on in the same transaction (running servers re-check their sockets), then
+    /// audits it.
+    async fn commit_change(
+        &self,
+        mut tx: Transaction<'_, Sqlite>,
+        by: &Actor,
+        event: AuditEvent,
+        subject: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), GroupError> {
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.audit_by(by, event, subject, detail).await;
+        Ok(())
+    }
+
     /// The access version: it changes whenever anything [`Db::access_rows`] reads does.
     pub async fn access_version(&self) -> Result<i64, sqlx::Error> {
         let v: Option<String> =
@@ -145,12 +162,9 @@ impl Db {
         if done.rows_affected() == 0 {
             return Err(GroupError::Exists(name.to_string()));
         }
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
         let detail = format!("{name} (parent {})", parent.unwrap_or("root"));
-        self.audit_by(by, AuditEvent::GroupCreated, None, Some(&detail))
-            .await;
-        Ok(())
+        self.commit_change(tx, by, AuditEvent::GroupCreated, None, Some(&detail))
+            .await
     }
 
     /// Removes an empty group: no groups below it, no members, hosts or tokens.
@@ -184,11 +198,8 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
-        self.audit_by(by, AuditEvent::GroupRemoved, None, Some(name))
-            .await;
-        Ok(())
+        self.commit_change(tx, by, AuditEvent::GroupRemoved, None, Some(name))
+            .await
     }
 
     /// Gives a group a new name; its place, members and hosts stay.
@@ -217,16 +228,14 @@ impl Db {
             }
             done => done?,
         };
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
-        self.audit_by(
+        self.commit_change(
+            tx,
             by,
             AuditEvent::GroupRenamed,
             None,
             Some(&format!("{name} to {new_name}")),
         )
-        .await;
-        Ok(())
+        .await
     }
 
     /// Puts a group (with everything below it) under `parent`. Refused when `parent` is the
@@ -254,16 +263,14 @@ impl Db {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
-        self.audit_by(
+        self.commit_change(
+            tx,
             by,
             AuditEvent::GroupNested,
             None,
             Some(&format!("{name} under {parent}")),
         )
-        .await;
-        Ok(())
+        .await
     }
 
     pub async fn list_groups(&self) -> Result<Vec<GroupRow>, GroupError> {
@@ -335,17 +342,10 @@ impl Db {
         .bind(unix_now())
         .execute(&mut *tx)
         .await?;
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
         let role = if owner { "owner" } else { "member" };
-        self.audit_by(
-            by,
-            AuditEvent::MemberAdded,
-            Some(user),
-            Some(&format!("{group} ({role})")),
-        )
-        .await;
-        Ok(())
+        let detail = format!("{group} ({role})");
+        self.commit_change(tx, by, AuditEvent::MemberAdded, Some(user), Some(&detail))
+            .await
     }
 
     pub async fn remove_member(
@@ -367,11 +367,8 @@ impl Db {
         if done.rows_affected() == 0 {
             return Err(GroupError::NotMember(user.to_string(), group.to_string()));
         }
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
-        self.audit_by(by, AuditEvent::MemberRemoved, Some(user), Some(group))
-            .await;
-        Ok(())
+        self.commit_change(tx, by, AuditEvent::MemberRemoved, Some(user), Some(group))
+            .await
     }
 
     /// Moves a host into `group`.
@@ -398,16 +395,14 @@ impl Db {
         .bind(gid)
         .execute(&mut *tx)
         .await?;
-        bump_version(&mut tx).await?;
-        tx.commit().await?;
-        self.audit_by(
+        self.commit_change(
+            tx,
             by,
             AuditEvent::HostMoved,
             None,
             Some(&format!("{host} to {group}")),
         )
-        .await;
-        Ok(())
+        .await
     }
 
     /// The id of the group named `name`.

@@ -147,8 +147,7 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Sets the role; every session of the user ends (a privilege change). Whether the user
-    /// exists.
+    /// Sets the role; every session of the user ends (a privilege change). How many ended.
     pub async fn set_role(&self, user_id: i64, role: Role) -> Result<u64, sqlx::Error> {
         sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
             .bind(role.as_str())
@@ -173,15 +172,5 @@ impl Db {
         } else {
             Ok(0)
         }
-    }
-
-    /// How many enabled admins there are: the last one cannot be demoted, disabled or
-    /// removed from the UI.
-    pub async fn count_active_admins(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
-        )
-        .fetch_one(self.pool())
-        .await
     }
 }

@@ -334,7 +334,7 @@ pub async fn plain(args: PlainArgs) -> anyhow::Result<()> {
                 let at = Instant::now();
                 let n = match i {
                     0 => sqlx::query_as::<_, (i64, f64)>(
-                        "SELECT ts, value FROM samples WHERE series_id = 1 AND ts BETWEEN ? AND ?",
+                        "SELECT ts, value FROM samples WHERE series_id = 1 AND ts BETWEEN $1 AND $2",
                     )
                     .bind(from)
                     .bind(to)
@@ -344,8 +344,8 @@ pub async fn plain(args: PlainArgs) -> anyhow::Result<()> {
                     _ => {
                         let width: i64 = if i == 1 { 60_000 } else { 3_600_000 };
                         sqlx::query_as::<_, (i64, f64, f64, f64)>(
-                            "SELECT ts / ? * ?, AVG(value), MIN(value), MAX(value) FROM samples
-                             WHERE series_id = 1 AND ts BETWEEN ? AND ? GROUP BY ts / ?",
+                            "SELECT ts / $1 * $2, AVG(value), MIN(value), MAX(value) FROM samples
+                             WHERE series_id = 1 AND ts BETWEEN $3 AND $4 GROUP BY ts / $5",
                         )
                         .bind(width)
                         .bind(width)

@@ -228,7 +228,7 @@ impl Db {
         let token = ApiToken::generate();
         let done = sqlx::query(
             "INSERT INTO api_tokens (name, token_hash, scope, host_pattern, created_at, group_id) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(token.hash())
@@ -280,7 +280,7 @@ impl Db {
     }
 
     pub async fn revoke_token(&self, by: &Actor, name: &str) -> Result<(), TokenError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
+        let done = sqlx::query("DELETE FROM api_tokens WHERE name = $1")
             .bind(name)
             .execute(self.pool())
             .await?;
@@ -298,7 +298,7 @@ impl Db {
         // must not queue behind the history writer for SQLite's one write lock.
         let row = sqlx::query(
             "SELECT id, name, scope, host_pattern, last_used_at, group_id FROM api_tokens \
-             WHERE token_hash = ?",
+             WHERE token_hash = $1",
         )
         .bind(token.hash())
         .fetch_optional(self.pool())
@@ -352,7 +352,7 @@ impl Db {
     }
 
     async fn mark_token_used(&self, id: i64, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(self.pool())
@@ -365,13 +365,15 @@ impl Db {
     /// Binds an unbound token to `host`, its first host. Returns the token's binding
     /// afterwards: `host` itself, or whatever a concurrent first write bound it to.
     pub async fn bind_token_to_host(&self, id: i64, host: &str) -> Result<HostBinding, TokenError> {
-        sqlx::query("UPDATE api_tokens SET host_pattern = ? WHERE id = ? AND host_pattern IS NULL")
-            .bind(host)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE api_tokens SET host_pattern = $1 WHERE id = $2 AND host_pattern IS NULL",
+        )
+        .bind(host)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         let column: Option<Option<String>> =
-            sqlx::query_scalar("SELECT host_pattern FROM api_tokens WHERE id = ?")
+            sqlx::query_scalar("SELECT host_pattern FROM api_tokens WHERE id = $1")
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;

@@ -3,14 +3,16 @@
 //! `from` instead of at the series' first block.
 
 use super::rollup::HOUR;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
+use crate::store::values_rows;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use std::collections::HashMap;
 
 /// No block's points are this far apart: raw blocks are cut at hour boundaries, a 1m
 /// block holds one hour, a 1h block one point.
 pub const MAX_BLOCK_SPAN: i64 = HOUR;
 
-/// Rows per multi-row INSERT: 7 parameters each, well under SQLite's limit of 32,766.
+/// Rows per multi-row INSERT: 7 parameters each, well under SQLite's limit
+/// of 32,766 and PostgreSQL's of 65,535.
 const ROWS_PER_INSERT: usize = 500;
 
 #[derive(Debug, Clone)]
@@ -32,22 +34,23 @@ const SERIES_PER_INSERT: usize = 400;
 /// fraction of the time one statement per series took, so sign-ins and ingest's own writes
 /// do not wait seconds behind it.
 pub async fn insert_series(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     series: &[(&str, &str)],
 ) -> sqlx::Result<Vec<i64>> {
     let mut ids = Vec::with_capacity(series.len());
     for chunk in series.chunks(SERIES_PER_INSERT) {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO history_series (host, name) ");
-        q.push_values(chunk, |mut b, &(host, name)| {
-            b.push_bind(host).push_bind(name);
-        });
         // The upsert answers with the id of a row that already exists, too; RETURNING's
         // order is not the VALUES order, so rows are matched by their key.
-        q.push(
-            " ON CONFLICT (host, name) DO UPDATE SET name = excluded.name RETURNING id, host, name",
+        let sql = format!(
+            "INSERT INTO history_series (host, name) VALUES {} \
+             ON CONFLICT (host, name) DO UPDATE SET name = excluded.name RETURNING id, host, name",
+            values_rows(chunk.len(), 2)
         );
-        let rows: Vec<(i64, String, String)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let mut q = sqlx::query_as(&sql);
+        for &(host, name) in chunk {
+            q = q.bind(host).bind(name);
+        }
+        let rows: Vec<(i64, String, String)> = q.fetch_all(&mut *conn).await?;
         let by_key: HashMap<(&str, &str), i64> = rows
             .iter()
             .map(|(id, host, name)| ((host.as_str(), name.as_str()), *id))
@@ -59,55 +62,56 @@ pub async fn insert_series(
     Ok(ids)
 }
 
-pub async fn all_series(pool: &SqlitePool) -> sqlx::Result<Vec<(i64, String, String)>> {
+pub async fn all_series(pool: &AnyPool) -> sqlx::Result<Vec<(i64, String, String)>> {
     sqlx::query_as("SELECT id, host, name FROM history_series")
         .fetch_all(pool)
         .await
 }
 
-pub async fn insert_wal(conn: &mut SqliteConnection, data: &[u8]) -> sqlx::Result<i64> {
-    sqlx::query_scalar("INSERT INTO history_wal (data) VALUES (?) RETURNING seq")
+pub async fn insert_wal(conn: &mut AnyConnection, data: &[u8]) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO history_wal (data) VALUES ($1) RETURNING seq")
         .bind(data)
         .fetch_one(conn)
         .await
 }
 
-pub async fn wal_rows(pool: &SqlitePool) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
+pub async fn wal_rows(pool: &AnyPool) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
     sqlx::query_as("SELECT seq, data FROM history_wal ORDER BY seq")
         .fetch_all(pool)
         .await
 }
 
-pub async fn delete_wal_through(conn: &mut SqliteConnection, seq: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM history_wal WHERE seq <= ?")
+pub async fn delete_wal_through(conn: &mut AnyConnection, seq: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM history_wal WHERE seq <= $1")
         .bind(seq)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-pub async fn insert_blocks(conn: &mut SqliteConnection, rows: &[BlockRow]) -> sqlx::Result<()> {
+pub async fn insert_blocks(conn: &mut AnyConnection, rows: &[BlockRow]) -> sqlx::Result<()> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO history_blocks (series_id, tier, start_ts, seq, end_ts, count, data) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.series_id)
-                .push_bind(r.tier)
-                .push_bind(r.start_ts)
-                .push_bind(r.seq)
-                .push_bind(r.end_ts)
-                .push_bind(r.count)
-                .push_bind(r.data.as_slice());
-        });
         // A block written again after a crash between two steps replaces itself.
-        q.push(
-            " ON CONFLICT (series_id, tier, start_ts, seq) DO UPDATE SET
-              end_ts = excluded.end_ts, count = excluded.count, data = excluded.data",
+        let sql = format!(
+            "INSERT INTO history_blocks (series_id, tier, start_ts, seq, end_ts, count, data) \
+             VALUES {} ON CONFLICT (series_id, tier, start_ts, seq) DO UPDATE SET \
+             end_ts = excluded.end_ts, count = excluded.count, data = excluded.data",
+            values_rows(chunk.len(), 7)
         );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.series_id)
+                .bind(r.tier)
+                .bind(r.start_ts)
+                .bind(r.seq)
+                .bind(r.end_ts)
+                .bind(r.count)
+                .bind(r.data.as_slice());
+        }
         // Not kept prepared: a statement of 3,500 parameters holds much memory, and the
         // last chunk of every seal has a size of its own.
-        q.build().persistent(false).execute(&mut *conn).await?;
+        q.persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -115,7 +119,7 @@ pub async fn insert_blocks(conn: &mut SqliteConnection, rows: &[BlockRow]) -> sq
 /// The blocks of one series and tier that may hold points in `[from, to]`, oldest
 /// write first.
 pub async fn overlapping(
-    db: impl SqliteExecutor<'_>,
+    db: impl Executor<'_, Database = Any>,
     series_id: i64,
     tier: i64,
     from: i64,
@@ -123,7 +127,7 @@ pub async fn overlapping(
 ) -> sqlx::Result<Vec<Vec<u8>>> {
     sqlx::query_scalar(
         "SELECT data FROM history_blocks
-         WHERE series_id = ? AND tier = ? AND start_ts > ? AND start_ts <= ? AND end_ts >= ?
+         WHERE series_id = $1 AND tier = $2 AND start_ts > $3 AND start_ts <= $4 AND end_ts >= $5
          ORDER BY seq",
     )
     .bind(series_id)
@@ -138,14 +142,14 @@ pub async fn overlapping(
 /// Deletes the 1m and 1h blocks of one series that start in `[from, to)`: an hour rolled
 /// up again replaces them.
 pub async fn delete_rollups(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     series_id: i64,
     from: i64,
     to: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "DELETE FROM history_blocks
-         WHERE series_id = ? AND tier IN (1, 2) AND start_ts >= ? AND start_ts < ?",
+         WHERE series_id = $1 AND tier IN (1, 2) AND start_ts >= $2 AND start_ts < $3",
     )
     .bind(series_id)
     .bind(from)
@@ -158,14 +162,14 @@ pub async fn delete_rollups(
 /// The raw blocks of every series of `host` that may hold points from `from` on, by
 /// series and write order.
 pub async fn host_raw_since(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     host: &str,
     from: i64,
 ) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
     sqlx::query_as(
         "SELECT series_id, data FROM history_blocks
-         WHERE series_id IN (SELECT id FROM history_series WHERE host = ?)
-           AND tier = 0 AND start_ts > ? AND end_ts >= ?
+         WHERE series_id IN (SELECT id FROM history_series WHERE host = $1)
+           AND tier = 0 AND start_ts > $2 AND end_ts >= $3
          ORDER BY series_id, seq",
     )
     .bind(host)
@@ -178,15 +182,15 @@ pub async fn host_raw_since(
 /// Per series, the last timestamp stored in `tier` and the newest write (`seq`) among its
 /// recent blocks: the largest of each among the blocks that start within
 /// [`MAX_BLOCK_SPAN`] of the last start, found by the primary key.
-pub async fn last_ends(pool: &SqlitePool, tier: i64) -> sqlx::Result<HashMap<i64, (i64, i64)>> {
+pub async fn last_ends(pool: &AnyPool, tier: i64) -> sqlx::Result<HashMap<i64, (i64, i64)>> {
     let rows: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT id, MAX(b.end_ts), MAX(b.seq)
          FROM (SELECT s.id AS id,
                       (SELECT MAX(c.start_ts) FROM history_blocks c
-                       WHERE c.series_id = s.id AND c.tier = ?1) AS last_start
+                       WHERE c.series_id = s.id AND c.tier = $1) AS last_start
                FROM history_series s) l
          JOIN history_blocks b
-           ON b.series_id = l.id AND b.tier = ?1 AND b.start_ts > l.last_start - ?2
+           ON b.series_id = l.id AND b.tier = $1 AND b.start_ts > l.last_start - $2
          GROUP BY id",
     )
     .bind(tier)
@@ -205,12 +209,12 @@ const RETENTION_SLICE: i64 = 1_000;
 
 /// Deletes the blocks of `tier` that ended before `before`, a slice of series at a time,
 /// each found by the primary key (the oldest blocks of each series come first in it).
-pub async fn delete_ended_before(pool: &SqlitePool, tier: i64, before: i64) -> sqlx::Result<u64> {
+pub async fn delete_ended_before(pool: &AnyPool, tier: i64, before: i64) -> sqlx::Result<u64> {
     let mut after = i64::MIN;
     let mut deleted = 0;
     loop {
         let last: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(id) FROM (SELECT id FROM history_series WHERE id > ? ORDER BY id LIMIT ?)",
+            "SELECT MAX(id) FROM (SELECT id FROM history_series WHERE id > $1 ORDER BY id LIMIT $2)",
         )
         .bind(after)
         .bind(RETENTION_SLICE)
@@ -221,8 +225,8 @@ pub async fn delete_ended_before(pool: &SqlitePool, tier: i64, before: i64) -> s
         };
         let done = sqlx::query(
             "DELETE FROM history_blocks
-             WHERE series_id IN (SELECT id FROM history_series WHERE id > ? AND id <= ?)
-               AND tier = ? AND start_ts < ? AND end_ts < ?",
+             WHERE series_id IN (SELECT id FROM history_series WHERE id > $1 AND id <= $2)
+               AND tier = $3 AND start_ts < $4 AND end_ts < $5",
         )
         .bind(after)
         .bind(last)
@@ -237,20 +241,20 @@ pub async fn delete_ended_before(pool: &SqlitePool, tier: i64, before: i64) -> s
 }
 
 /// Removes a host's series and their blocks; their ids, in case the caller holds state.
-pub async fn delete_host(pool: &SqlitePool, host: &str) -> sqlx::Result<Vec<i64>> {
+pub async fn delete_host(pool: &AnyPool, host: &str) -> sqlx::Result<Vec<i64>> {
     let mut tx = pool.begin().await?;
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM history_series WHERE host = ?")
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM history_series WHERE host = $1")
         .bind(host)
         .fetch_all(&mut *tx)
         .await?;
     sqlx::query(
         "DELETE FROM history_blocks
-         WHERE series_id IN (SELECT id FROM history_series WHERE host = ?)",
+         WHERE series_id IN (SELECT id FROM history_series WHERE host = $1)",
     )
     .bind(host)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM history_series WHERE host = ?")
+    sqlx::query("DELETE FROM history_series WHERE host = $1")
         .bind(host)
         .execute(&mut *tx)
         .await?;

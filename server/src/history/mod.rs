@@ -677,7 +677,7 @@ impl History {
     /// rollup, which counts more samples, stays. Returns the blocks and bytes written.
     async fn roll_up(
         self: &Arc<Self>,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         due: &[(i64, std::ops::Range<i64>)],
         seq: i64,
     ) -> Result<(usize, usize), HistoryError> {

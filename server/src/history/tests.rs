@@ -66,7 +66,7 @@ async fn minutes(h: &History, host: &str, series: &str, from: i64, to: i64) -> V
 async fn stored(h: &History, host: &str, series: &str, tier: i64) -> Vec<RollupPoint> {
     let id = read(&h.index).id(host, series).expect("series exists");
     let blocks: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = ? AND tier = ?")
+        sqlx::query_scalar("SELECT data FROM history_blocks WHERE series_id = $1 AND tier = $2")
             .bind(id)
             .bind(tier)
             .fetch_all(h.db.pool())
@@ -315,7 +315,7 @@ async fn retention_deletes_only_blocks_older_than_their_tier_keeps() {
     let count = |tier: Tier| {
         let pool = h.db.pool().clone();
         async move {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM history_blocks WHERE tier = ?")
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM history_blocks WHERE tier = $1")
                 .bind(tier_code(tier))
                 .fetch_one(&pool)
                 .await
@@ -762,7 +762,7 @@ async fn a_late_sample_rolls_its_hour_up_again_unless_its_raw_samples_are_gone()
 
     // Retention took the hour's raw samples: a rollup of what is left would count one
     // sample where the stored one counts three, so the stored one stays.
-    sqlx::query("DELETE FROM history_blocks WHERE tier = 0 AND start_ts < ?")
+    sqlx::query("DELETE FROM history_blocks WHERE tier = 0 AND start_ts < $1")
         .bind(hour + HOUR)
         .execute(h.db.pool())
         .await

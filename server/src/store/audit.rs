@@ -215,7 +215,7 @@ impl Db {
         );
         let result = sqlx::query(
             "INSERT INTO audit_log (at, event, actor, username, ip, detail) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(unix_now())
         .bind(event.as_str())
@@ -243,11 +243,11 @@ impl Db {
     ) -> Result<Vec<AuditRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT id, at, event, actor, username, ip, detail FROM audit_log \
-             WHERE (?1 IS NULL OR username = ?1 OR actor = ?1) \
-               AND (?2 IS NULL OR event = ?2 OR event LIKE ?2 || '.%') \
-               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at <= ?4) \
-               AND (?5 IS NULL OR id < ?5) \
-             ORDER BY id DESC LIMIT ?6",
+             WHERE ($1 IS NULL OR username = $1 OR actor = $1) \
+               AND ($2 IS NULL OR event = $2 OR event LIKE $2 || '.%') \
+               AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at <= $4) \
+               AND ($5 IS NULL OR id < $5) \
+             ORDER BY id DESC LIMIT $6",
         )
         .bind(&filter.user)
         .bind(&filter.event)

@@ -6,7 +6,7 @@ use super::{
     audit::{Actor, AuditEvent},
     unix_now, Db,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 /// The group at the top of the tree; hosts without a group are in it.
 pub const ROOT_GROUP: i64 = 1;
@@ -57,7 +57,7 @@ pub struct AccessRows {
     pub hosts: Vec<(String, i64)>,
 }
 
-async fn bump_version(tx: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
+async fn bump_version(tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
          WHERE key = 'access_version'",
@@ -67,16 +67,16 @@ async fn bump_version(tx: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Erro
     .map(drop)
 }
 
-async fn group_id(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, GroupError> {
-    sqlx::query_scalar("SELECT id FROM groups WHERE name = ?")
+async fn group_id(tx: &mut Transaction<'_, Any>, name: &str) -> Result<i64, GroupError> {
+    sqlx::query_scalar("SELECT id FROM groups WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| GroupError::NoSuchGroup(name.to_string()))
 }
 
-async fn user_id(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<i64, GroupError> {
-    sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+async fn user_id(tx: &mut Transaction<'_, Any>, name: &str) -> Result<i64, GroupError> {
+    sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
         .bind(name)
         .fetch_optional(&mut **tx)
         .await?
@@ -89,7 +89,7 @@ impl Db {
     /// audits it.
     async fn commit_change(
         &self,
-        mut tx: Transaction<'_, Sqlite>,
+        mut tx: Transaction<'_, Any>,
         by: &Actor,
         event: AuditEvent,
         subject: Option<&str>,
@@ -120,9 +120,14 @@ impl Db {
         let groups = sqlx::query_as("SELECT id, name, parent_id FROM groups")
             .fetch_all(&mut *tx)
             .await?;
-        let members = sqlx::query_as("SELECT user_id, group_id, owner FROM group_members")
-            .fetch_all(&mut *tx)
-            .await?;
+        let members: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT user_id, group_id, owner FROM group_members")
+                .fetch_all(&mut *tx)
+                .await?;
+        let members = members
+            .into_iter()
+            .map(|(user, group, owner)| (user, group, owner != 0))
+            .collect();
         let hosts = sqlx::query_as("SELECT name, group_id FROM hosts WHERE group_id IS NOT NULL")
             .fetch_all(&mut *tx)
             .await?;
@@ -151,7 +156,7 @@ impl Db {
             None => ROOT_GROUP,
         };
         let done = sqlx::query(
-            "INSERT INTO groups (name, parent_id, created_at) VALUES (?, ?, ?) \
+            "INSERT INTO groups (name, parent_id, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
@@ -176,16 +181,16 @@ impl Db {
         }
         for (sql, what) in [
             (
-                "SELECT COUNT(*) FROM groups WHERE parent_id = ?",
+                "SELECT COUNT(*) FROM groups WHERE parent_id = $1",
                 "groups below it",
             ),
             (
-                "SELECT COUNT(*) FROM group_members WHERE group_id = ?",
+                "SELECT COUNT(*) FROM group_members WHERE group_id = $1",
                 "members",
             ),
-            ("SELECT COUNT(*) FROM hosts WHERE group_id = ?", "hosts"),
+            ("SELECT COUNT(*) FROM hosts WHERE group_id = $1", "hosts"),
             (
-                "SELECT COUNT(*) FROM api_tokens WHERE group_id = ?",
+                "SELECT COUNT(*) FROM api_tokens WHERE group_id = $1",
                 "tokens",
             ),
         ] {
@@ -194,7 +199,7 @@ impl Db {
                 return Err(GroupError::NotEmpty(name.to_string(), what));
             }
         }
-        sqlx::query("DELETE FROM groups WHERE id = ?")
+        sqlx::query("DELETE FROM groups WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -217,7 +222,7 @@ impl Db {
         if id == ROOT_GROUP {
             return Err(GroupError::Root);
         }
-        let done = sqlx::query("UPDATE groups SET name = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE groups SET name = $1 WHERE id = $2")
             .bind(new_name)
             .bind(id)
             .execute(&mut *tx)
@@ -253,12 +258,12 @@ impl Db {
             if g == id {
                 return Err(GroupError::Cycle(name.to_string(), parent.to_string()));
             }
-            at = sqlx::query_scalar("SELECT parent_id FROM groups WHERE id = ?")
+            at = sqlx::query_scalar("SELECT parent_id FROM groups WHERE id = $1")
                 .bind(g)
                 .fetch_one(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE groups SET parent_id = ? WHERE id = ?")
+        sqlx::query("UPDATE groups SET parent_id = $1 WHERE id = $2")
             .bind(parent_id)
             .bind(id)
             .execute(&mut *tx)
@@ -282,7 +287,7 @@ impl Db {
         .await?;
         let members = self.memberships().await?;
         let hosts: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT COALESCE(group_id, ?), COUNT(*) FROM hosts GROUP BY COALESCE(group_id, ?)",
+            "SELECT COALESCE(group_id, $1), COUNT(*) FROM hosts GROUP BY COALESCE(group_id, $2)",
         )
         .bind(ROOT_GROUP)
         .bind(ROOT_GROUP)
@@ -311,12 +316,16 @@ impl Db {
 
     /// Every membership: (group id, username, owner), by username.
     pub async fn memberships(&self) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
-        sqlx::query_as(
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT m.group_id, u.username, m.owner FROM group_members m \
              JOIN users u ON u.id = m.user_id ORDER BY u.username",
         )
         .fetch_all(self.pool())
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(group, user, owner)| (group, user, owner != 0))
+            .collect())
     }
 
     /// Makes `user` a member (or an owner) of `group`; a member already is updated.
@@ -333,12 +342,12 @@ impl Db {
             user_id(&mut tx, user).await?,
         );
         sqlx::query(
-            "INSERT INTO group_members (group_id, user_id, owner, created_at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO group_members (group_id, user_id, owner, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (group_id, user_id) DO UPDATE SET owner = excluded.owner",
         )
         .bind(gid)
         .bind(uid)
-        .bind(owner)
+        .bind(i64::from(owner))
         .bind(unix_now())
         .execute(&mut *tx)
         .await?;
@@ -359,7 +368,7 @@ impl Db {
             group_id(&mut tx, group).await?,
             user_id(&mut tx, user).await?,
         );
-        let done = sqlx::query("DELETE FROM group_members WHERE group_id = ? AND user_id = ?")
+        let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
             .bind(gid)
             .bind(uid)
             .execute(&mut *tx)
@@ -376,7 +385,7 @@ impl Db {
         let mut tx = self.pool().begin().await?;
         let gid = group_id(&mut tx, group).await?;
         let known: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM hosts WHERE name = ? UNION SELECT 1 FROM history_series WHERE host = ?",
+            "SELECT 1 FROM hosts WHERE name = $1 UNION SELECT 1 FROM history_series WHERE host = $2",
         )
         .bind(host)
         .bind(host)
@@ -387,7 +396,7 @@ impl Db {
         }
         // The server's own host has no row until it is moved.
         sqlx::query(
-            "INSERT INTO hosts (name, token_id, created_at, group_id) VALUES (?, NULL, ?, ?) \
+            "INSERT INTO hosts (name, token_id, created_at, group_id) VALUES ($1, NULL, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET group_id = excluded.group_id",
         )
         .bind(host)

@@ -34,8 +34,8 @@ impl Db {
         // The host joins its token's group.
         let done = sqlx::query(
             "INSERT INTO hosts (name, token_id, created_at, group_id) \
-             SELECT ?, ?, ?, (SELECT group_id FROM api_tokens WHERE id = ?) \
-             WHERE (SELECT COUNT(*) FROM hosts WHERE token_id = ?) < ? \
+             SELECT $1, $2, $3, (SELECT group_id FROM api_tokens WHERE id = $4) \
+             WHERE (SELECT COUNT(*) FROM hosts WHERE token_id = $5) < $6 \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(host)
@@ -51,7 +51,7 @@ impl Db {
             sqlx::query(
                 "UPDATE settings SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) \
                  WHERE key = 'access_version' \
-                   AND (SELECT group_id FROM hosts WHERE name = ?) IS NOT NULL",
+                   AND (SELECT group_id FROM hosts WHERE name = $1) IS NOT NULL",
             )
             .bind(host)
             .execute(&mut *tx)
@@ -60,7 +60,7 @@ impl Db {
             return Ok(HostRecord::Ok);
         }
         tx.commit().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM hosts WHERE name = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM hosts WHERE name = $1")
             .bind(host)
             .fetch_optional(self.pool())
             .await?;
@@ -93,11 +93,11 @@ impl Db {
     /// Whether it existed.
     pub async fn remove_host(&self, host: &str) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("DELETE FROM hosts WHERE name = ?")
+        let row = sqlx::query("DELETE FROM hosts WHERE name = $1")
             .bind(host)
             .execute(&mut *tx)
             .await?;
-        let series = sqlx::query("DELETE FROM history_series WHERE host = ?")
+        let series = sqlx::query("DELETE FROM history_series WHERE host = $1")
             .bind(host)
             .execute(&mut *tx)
             .await?;

@@ -102,12 +102,12 @@ pub struct InviteRow {
     pub expires_at: i64,
     pub uses: i64,
     pub max_uses: i64,
-    pub revoked: bool,
+    pub revoked_at: Option<i64>,
 }
 
 impl InviteRow {
     pub fn state(&self, now: i64) -> &'static str {
-        if self.revoked {
+        if self.revoked_at.is_some() {
             "revoked"
         } else if self.uses >= self.max_uses {
             "used"
@@ -146,7 +146,7 @@ impl Db {
         // The secret is made once the id is known; the placeholder hash matches nothing.
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO invites (secret_hash, group_id, created_by, created_at, expires_at, max_uses) \
-             VALUES ('', ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ('', $1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(group_id)
         .bind(by.name())
@@ -156,7 +156,7 @@ impl Db {
         .fetch_one(&mut *tx)
         .await?;
         let token = InviteToken::generate(id);
-        sqlx::query("UPDATE invites SET secret_hash = ? WHERE id = ?")
+        sqlx::query("UPDATE invites SET secret_hash = $1 WHERE id = $2")
             .bind(token.hash())
             .bind(id)
             .execute(&mut *tx)
@@ -177,7 +177,7 @@ impl Db {
     pub async fn list_invites(&self) -> Result<Vec<InviteRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT i.id, g.name AS \"group\", i.created_by, i.created_at, i.expires_at, i.uses, \
-             i.max_uses, i.revoked_at IS NOT NULL AS revoked \
+             i.max_uses, i.revoked_at \
              FROM invites i JOIN groups g ON g.id = i.group_id ORDER BY i.id",
         )
         .fetch_all(self.pool())
@@ -187,7 +187,7 @@ impl Db {
     /// The group of invite `id`, if there is such an invite.
     pub async fn invite_group(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar(
-            "SELECT g.name FROM invites i JOIN groups g ON g.id = i.group_id WHERE i.id = ?",
+            "SELECT g.name FROM invites i JOIN groups g ON g.id = i.group_id WHERE i.id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -196,7 +196,7 @@ impl Db {
 
     pub async fn revoke_invite(&self, id: i64, by: &Actor) -> Result<(), InviteError> {
         let done =
-            sqlx::query("UPDATE invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            sqlx::query("UPDATE invites SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(unix_now())
                 .bind(id)
                 .execute(self.pool())
@@ -240,7 +240,7 @@ impl Db {
         let mut tx = self.pool().begin().await?;
         let taken = sqlx::query(
             "UPDATE invites SET uses = uses + 1 \
-             WHERE id = ? AND revoked_at IS NULL AND uses < max_uses AND expires_at > ?",
+             WHERE id = $1 AND revoked_at IS NULL AND uses < max_uses AND expires_at > $2",
         )
         .bind(token.id)
         .bind(unix_now())
@@ -251,7 +251,7 @@ impl Db {
             return self.invite_state(token).await;
         }
         sqlx::query(
-            "INSERT INTO group_members (group_id, user_id, owner, created_at) VALUES (?, ?, 0, ?) \
+            "INSERT INTO group_members (group_id, user_id, owner, created_at) VALUES ($1, $2, 0, $3) \
              ON CONFLICT (group_id, user_id) DO NOTHING",
         )
         .bind(group_id)
@@ -290,12 +290,12 @@ struct Stored {
 }
 
 async fn state_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     token: &InviteToken,
 ) -> Result<InviteState, sqlx::Error> {
     let row: Option<Stored> = sqlx::query_as(
         "SELECT i.secret_hash, i.group_id, g.name, i.expires_at, i.uses, i.max_uses, i.revoked_at \
-         FROM invites i JOIN groups g ON g.id = i.group_id WHERE i.id = ?",
+         FROM invites i JOIN groups g ON g.id = i.group_id WHERE i.id = $1",
     )
     .bind(token.id)
     .fetch_optional(&mut **tx)

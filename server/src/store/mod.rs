@@ -12,15 +12,42 @@ pub mod two_factor;
 pub mod users;
 
 use anyhow::Context;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+use sqlx::{
+    any::AnyPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+    AnyPool, ConnectOptions, Connection, Executor,
 };
-use std::{str::FromStr, time::Duration};
+use std::str::FromStr;
+
+/// Which database a `Db` talks to. The SQL is written once for both (numbered `$n`
+/// parameters, standard types); the schema is created by one migration set per kind, with
+/// the same versions and the same tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An embedded file, created if missing: nothing to start or run.
+    Sqlite,
+    /// A PostgreSQL server, which several instances share.
+    Postgres,
+}
+
+impl Kind {
+    /// The kind a database URL names, or an error for any other scheme.
+    pub fn of(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…")
+        }
+    }
+}
 
 /// The database handle shared by every part of the server and the CLI.
 #[derive(Clone, Debug)]
 pub struct Db {
-    pool: SqlitePool,
+    pool: AnyPool,
+    kind: Kind,
     /// Session rows this process deleted (their id hashes), so that their live sockets
     /// close at once instead of at the next poll.
     ended_sessions: tokio::sync::broadcast::Sender<String>,
@@ -30,36 +57,54 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (creating if missing) the database at `url` and applies pending migrations.
+    /// Opens the database at `url` (`sqlite://PATH`, created if missing, or
+    /// `postgres://…`) and applies pending migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("invalid database URL {url:?}"))?
-            .create_if_missing(true)
-            // For a new database: history blocks of a few hundred bytes fill 16 KiB pages
-            // with less waste at each page's end (about 7 % fewer bytes than 4 KiB pages).
-            .page_size(16_384)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+        sqlx::any::install_default_drivers();
+        let kind = Kind::of(url)?;
+        let pool_url = match kind {
+            Kind::Sqlite => prepare_sqlite(url).await?,
+            Kind::Postgres => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match kind {
+                Kind::Sqlite => 8,
+                Kind::Postgres => 16,
+            })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if kind == Kind::Sqlite {
+                        // Per connection; WAL and the page size live in the file.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&pool_url)
             .await
-            .with_context(|| format!("cannot open database {url:?}"))?;
-        sqlx::migrate!("./migrations")
+            .with_context(|| format!("cannot open database {}", redacted(url)))?;
+        let migrations = match kind {
+            Kind::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Kind::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrations
             .run(&pool)
             .await
             .context("cannot apply database migrations")?;
         let (ended_sessions, _) = tokio::sync::broadcast::channel(1024);
         Ok(Self {
             pool,
+            kind,
             ended_sessions,
             token_uses: Default::default(),
         })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -73,6 +118,59 @@ impl Db {
         // Nobody listening (the CLI) is fine.
         let _ = self.ended_sessions.send(id_hash);
     }
+}
+
+/// Creates the SQLite file if missing, with the settings that belong to the file (a page
+/// size chosen for history blocks, write-ahead logging), and returns the URL the pool opens.
+async fn prepare_sqlite(url: &str) -> anyhow::Result<String> {
+    let options = SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("invalid database URL {url:?}"))?
+        .create_if_missing(true)
+        // For a new database: history blocks of a few hundred bytes fill 16 KiB pages
+        // with less waste at each page's end (about 7 % fewer bytes than 4 KiB pages).
+        .page_size(16_384)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    options
+        .connect()
+        .await
+        .with_context(|| format!("cannot open database {url:?}"))?
+        .close()
+        .await?;
+    Ok(url.to_owned())
+}
+
+/// A database URL with its password, if any, replaced: fit for an error or a log line.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `$first, $first+1, …`: `n` numbered parameters for an `IN (…)` list.
+pub fn params(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `($1,$2),($3,$4),…`: the VALUES of a multi-row INSERT of `rows` rows of `cols` columns.
+pub fn values_rows(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        sql.push_str(&params(row * cols + 1, cols));
+        sql.push(')');
+    }
+    sql
 }
 
 /// Seconds since the Unix epoch, the unit of every timestamp column.

@@ -4,7 +4,7 @@
 //! cookie value, and carry the owning user's id, so that every session of one user can be
 //! listed and ended at once (logout everywhere, password change, account removal).
 
-use super::{unix_now, Db};
+use super::{params, unix_now, Db};
 use crate::stats::Stats;
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
@@ -107,6 +107,16 @@ fn encode(record: &Record) -> session_store::Result<Vec<u8>> {
     serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
 }
 
+/// A session's stored data with its signed-in state moved on to `generation`.
+fn with_generation(data: &[u8], generation: i64) -> Result<Vec<u8>, sqlx::Error> {
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(e.into());
+    let mut value: serde_json::Value = serde_json::from_slice(data).map_err(decode)?;
+    if let Some(auth) = value.get_mut(AUTH_KEY).and_then(|a| a.as_object_mut()) {
+        auth.insert("generation".into(), generation.into());
+    }
+    serde_json::to_vec(&value).map_err(decode)
+}
+
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -121,8 +131,8 @@ impl SessionStore for SqlSessionStore {
             // changed, sessions revoked meanwhile): the cookie then opens nothing.
             let done = sqlx::query(
                 "INSERT INTO sessions (id_hash, user_id, data, expires_at, created_at, last_seen) \
-                 SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS \
-                 (SELECT 1 FROM users WHERE id = ? AND generation <> ?) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
+                 (SELECT 1 FROM users WHERE id = $7 AND generation <> $8) \
                  ON CONFLICT (id_hash) DO NOTHING",
             )
             .bind(id_hash(&record.id))
@@ -139,11 +149,12 @@ impl SessionStore for SqlSessionStore {
             if done.rows_affected() == 1 {
                 return Ok(());
             }
-            let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id_hash = ?")
-                .bind(id_hash(&record.id))
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(backend)?;
+            let taken: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM sessions WHERE id_hash = $1")
+                    .bind(id_hash(&record.id))
+                    .fetch_optional(self.db.pool())
+                    .await
+                    .map_err(backend)?;
             if taken.is_none() {
                 tracing::warn!(
                     "a sign-in finished after its user's sessions were ended; not stored"
@@ -160,9 +171,9 @@ impl SessionStore for SqlSessionStore {
         let auth = auth_of(record);
         Stats::add(&self.stats.session_writes);
         sqlx::query(
-            "UPDATE sessions SET user_id = ?, data = ?, expires_at = ?, last_seen = ? \
-             WHERE id_hash = ? AND NOT EXISTS \
-             (SELECT 1 FROM users WHERE id = ? AND generation <> ?)",
+            "UPDATE sessions SET user_id = $1, data = $2, expires_at = $3, last_seen = $4 \
+             WHERE id_hash = $5 AND NOT EXISTS \
+             (SELECT 1 FROM users WHERE id = $6 AND generation <> $7)",
         )
         .bind(auth.map(|a| a.user_id))
         .bind(encode(record)?)
@@ -179,7 +190,7 @@ impl SessionStore for SqlSessionStore {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let row = sqlx::query(
-            "SELECT data, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
+            "SELECT data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(id_hash(id))
         .bind(unix_now())
@@ -199,7 +210,7 @@ impl SessionStore for SqlSessionStore {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let hash = id_hash(id);
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(&hash)
             .execute(self.db.pool())
             .await
@@ -212,7 +223,7 @@ impl SessionStore for SqlSessionStore {
 #[async_trait]
 impl ExpiredDeletion for SqlSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(unix_now())
             .execute(self.db.pool())
             .await
@@ -226,7 +237,7 @@ impl Db {
     pub async fn sessions_of_user(&self, user_id: i64) -> Result<Vec<SessionSummary>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id_hash, created_at, last_seen, expires_at, data FROM sessions \
-             WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC",
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
         )
         .bind(user_id)
         .bind(unix_now())
@@ -253,7 +264,7 @@ impl Db {
     pub async fn session_counts(&self) -> Result<HashMap<i64, usize>, sqlx::Error> {
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT user_id, COUNT(*) FROM sessions \
-             WHERE user_id IS NOT NULL AND expires_at > ? GROUP BY user_id",
+             WHERE user_id IS NOT NULL AND expires_at > $1 GROUP BY user_id",
         )
         .bind(unix_now())
         .fetch_all(self.pool())
@@ -268,12 +279,12 @@ impl Db {
     /// their generation on); returns how many sessions there were.
     pub async fn delete_sessions_of_user(&self, user_id: i64) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE users SET generation = generation + 1 WHERE id = ?")
+        sqlx::query("UPDATE users SET generation = generation + 1 WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
         let ended: Vec<String> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = ? RETURNING id_hash")
+            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = $1 RETURNING id_hash")
                 .bind(user_id)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -299,7 +310,7 @@ impl Db {
             return Ok(None);
         }
         sqlx::query_as(
-            "SELECT id_hash, user_id FROM sessions WHERE substr(id_hash, 1, ?) = ? AND expires_at > ?",
+            "SELECT id_hash, user_id FROM sessions WHERE substr(id_hash, 1, $1) = $2 AND expires_at > $3",
         )
         .bind(HANDLE_CHARS as i64)
         .bind(handle)
@@ -310,7 +321,7 @@ impl Db {
 
     /// Ends one session; its sockets close. Whether it was live.
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(self.pool())
             .await?;
@@ -325,7 +336,7 @@ impl Db {
         keep: &str,
     ) -> Result<u64, sqlx::Error> {
         let ended: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM sessions WHERE user_id = ? AND id_hash <> ? RETURNING id_hash",
+            "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING id_hash",
         )
         .bind(user_id)
         .bind(keep)
@@ -345,8 +356,8 @@ impl Db {
     ) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let generation: i64 = sqlx::query_scalar(
-            "UPDATE users SET password_hash = ?, updated_at = ?, generation = generation + 1 \
-             WHERE id = ? RETURNING generation",
+            "UPDATE users SET password_hash = $1, updated_at = $2, generation = generation + 1 \
+             WHERE id = $3 RETURNING generation",
         )
         .bind(password_hash)
         .bind(unix_now())
@@ -354,21 +365,25 @@ impl Db {
         .fetch_one(&mut *tx)
         .await?;
         let ended: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM sessions WHERE user_id = ? AND id_hash <> ? RETURNING id_hash",
+            "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING id_hash",
         )
         .bind(user_id)
         .bind(keep)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE sessions SET data = CAST(json_set(CAST(data AS TEXT), '$.auth.generation', ?) AS BLOB) \
-             WHERE id_hash = ? AND user_id = ?",
-        )
-        .bind(generation)
-        .bind(keep)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
+        let kept: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM sessions WHERE id_hash = $1 AND user_id = $2")
+                .bind(keep)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(data) = kept {
+            sqlx::query("UPDATE sessions SET data = $1 WHERE id_hash = $2")
+                .bind(with_generation(&data, generation)?)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(self.sessions_ended(ended))
     }
@@ -376,11 +391,11 @@ impl Db {
     /// Which of `hashes` are live sessions now.
     pub async fn live_sessions_among(&self, hashes: &[String]) -> Result<Vec<String>, sqlx::Error> {
         let mut live = Vec::with_capacity(hashes.len());
-        // SQLite caps bound parameters; 500 at a time is far below every limit.
+        // Databases cap bound parameters; 500 at a time is far below every limit.
         for chunk in hashes.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT id_hash FROM sessions WHERE expires_at > ? AND id_hash IN ({marks})"
+                "SELECT id_hash FROM sessions WHERE expires_at > $1 AND id_hash IN ({})",
+                params(2, chunk.len())
             );
             let mut query = sqlx::query_scalar::<_, String>(&sql).bind(unix_now());
             for hash in chunk {
@@ -400,9 +415,10 @@ impl Db {
         let until =
             unix_now().saturating_add(i64::try_from(idle.as_secs()).unwrap_or(i64::MAX / 2));
         for chunk in hashes.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "UPDATE sessions SET expires_at = MAX(expires_at, ?), last_seen = ? WHERE id_hash IN ({marks})"
+                "UPDATE sessions SET expires_at = CASE WHEN expires_at > $1 THEN expires_at ELSE $1 END, \
+                 last_seen = $2 WHERE id_hash IN ({})",
+                params(3, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(until).bind(unix_now());
             for hash in chunk {

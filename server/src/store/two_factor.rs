@@ -34,7 +34,7 @@ impl Db {
     /// The user's TOTP secret and last accepted step, if they have one.
     pub async fn totp_of(&self, user_id: i64) -> Result<Option<(String, u64)>, sqlx::Error> {
         let row: Option<(Option<String>, i64)> =
-            sqlx::query_as("SELECT totp_secret, totp_last_step FROM users WHERE id = ?")
+            sqlx::query_as("SELECT totp_secret, totp_last_step FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(self.pool())
                 .await?;
@@ -52,7 +52,7 @@ impl Db {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "UPDATE users SET totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ?",
+            "UPDATE users SET totp_secret = $1, totp_last_step = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(secret)
         .bind(i64::try_from(step).unwrap_or(i64::MAX))
@@ -60,12 +60,12 @@ impl Db {
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
         for hash in recovery_hashes {
-            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
                 .bind(user_id)
                 .bind(hash)
                 .execute(&mut *tx)
@@ -78,14 +78,14 @@ impl Db {
     pub async fn disable_totp(&self, user_id: i64) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
-            "UPDATE users SET totp_secret = NULL, totp_last_step = 0, updated_at = ? \
-             WHERE id = ? AND totp_secret IS NOT NULL",
+            "UPDATE users SET totp_secret = NULL, totp_last_step = 0, updated_at = $1 \
+             WHERE id = $2 AND totp_secret IS NOT NULL",
         )
         .bind(unix_now())
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
@@ -97,21 +97,22 @@ impl Db {
     /// with the same code cannot both pass. Whether this one did.
     pub async fn take_totp_step(&self, user_id: i64, step: u64) -> Result<bool, sqlx::Error> {
         let step = i64::try_from(step).unwrap_or(i64::MAX);
-        let done =
-            sqlx::query("UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?")
-                .bind(step)
-                .bind(user_id)
-                .bind(step)
-                .execute(self.pool())
-                .await?;
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $3",
+        )
+        .bind(step)
+        .bind(user_id)
+        .bind(step)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Uses up a recovery code, once. Whether it was there and unused.
     pub async fn use_recovery_code(&self, user_id: i64, hash: &str) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
-            "UPDATE recovery_codes SET used_at = ? \
-             WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
+            "UPDATE recovery_codes SET used_at = $1 \
+             WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
         )
         .bind(unix_now())
         .bind(user_id)
@@ -123,7 +124,7 @@ impl Db {
 
     pub async fn recovery_codes_left(&self, user_id: i64) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL",
+            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user_id)
         .fetch_one(self.pool())
@@ -141,13 +142,13 @@ impl Db {
         enrol_secret: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         let now = unix_now();
-        sqlx::query("DELETE FROM login_challenges WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM login_challenges WHERE expires_at <= $1")
             .bind(now)
             .execute(self.pool())
             .await?;
         sqlx::query(
             "INSERT INTO login_challenges (id_hash, user_id, generation, ip, expires_at, enrol_secret) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id_hash)
         .bind(user_id)
@@ -164,7 +165,7 @@ impl Db {
     pub async fn challenge(&self, id_hash: &str) -> Result<Option<Challenge>, sqlx::Error> {
         sqlx::query_as(
             "SELECT user_id, generation, ip, enrol_secret FROM login_challenges \
-             WHERE id_hash = ? AND expires_at > ?",
+             WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(id_hash)
         .bind(unix_now())
@@ -175,7 +176,7 @@ impl Db {
     /// Ends a pending second step. Whether it was there: of two requests finishing the
     /// same one, only one gets a session.
     pub async fn finish_challenge(&self, id_hash: &str) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM login_challenges WHERE id_hash = ?")
+        let done = sqlx::query("DELETE FROM login_challenges WHERE id_hash = $1")
             .bind(id_hash)
             .execute(self.pool())
             .await?;

@@ -39,7 +39,7 @@ pub enum UserStoreError {
     Db(#[from] sqlx::Error),
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<UserRecord, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(UserRecord {
         id: row.try_get("id")?,
@@ -50,13 +50,13 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<UserRecord, sqlx::Error> {
             .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
         created_at: row.try_get("created_at")?,
         generation: row.try_get("generation")?,
-        disabled: row.try_get("disabled")?,
-        two_factor: row.try_get("two_factor")?,
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        two_factor: row.try_get::<Option<String>, _>("totp_secret")?.is_some(),
     })
 }
 
 const COLUMNS: &str = "id, username, password_hash, role, created_at, generation, \
-     disabled_at IS NOT NULL AS disabled, totp_secret IS NOT NULL AS two_factor";
+     disabled_at, totp_secret";
 
 impl Db {
     pub async fn count_users(&self) -> Result<i64, sqlx::Error> {
@@ -72,19 +72,19 @@ impl Db {
         role: Role,
     ) -> Result<i64, UserStoreError> {
         let now = unix_now();
-        let result = sqlx::query(
+        let result = sqlx::query_scalar(
             "INSERT INTO users (username, password_hash, role, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(username.as_str())
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now)
         .bind(now)
-        .execute(self.pool())
+        .fetch_one(self.pool())
         .await;
         match result {
-            Ok(done) => Ok(done.last_insert_rowid()),
+            Ok(id) => Ok(id),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 Err(UserStoreError::Exists(username.to_string()))
             }
@@ -96,7 +96,7 @@ impl Db {
         &self,
         username: &Username,
     ) -> Result<Option<UserRecord>, sqlx::Error> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+        sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE username = $1"))
             .bind(username.as_str())
             .fetch_optional(self.pool())
             .await?
@@ -106,7 +106,7 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, sqlx::Error> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+        sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?
@@ -126,7 +126,7 @@ impl Db {
 
     /// Removes the account; its sessions go with it (foreign key cascade).
     pub async fn remove_user(&self, username: &Username) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM users WHERE username = ?")
+        let done = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username.as_str())
             .execute(self.pool())
             .await?;
@@ -138,18 +138,19 @@ impl Db {
         user_id: i64,
         password_hash: &str,
     ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(unix_now())
-            .bind(user_id)
-            .execute(self.pool())
-            .await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(password_hash)
+                .bind(unix_now())
+                .bind(user_id)
+                .execute(self.pool())
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Sets the role; every session of the user ends (a privilege change). How many ended.
     pub async fn set_role(&self, user_id: i64, role: Role) -> Result<u64, sqlx::Error> {
-        sqlx::query("UPDATE users SET role = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
             .bind(role.as_str())
             .bind(unix_now())
             .bind(user_id)
@@ -161,7 +162,7 @@ impl Db {
     /// Disables or enables an account; disabling ends its sessions. How many ended.
     pub async fn set_disabled(&self, user_id: i64, disabled: bool) -> Result<u64, sqlx::Error> {
         let now = unix_now();
-        sqlx::query("UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3")
             .bind(disabled.then_some(now))
             .bind(now)
             .bind(user_id)

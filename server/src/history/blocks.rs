@@ -214,7 +214,7 @@ pub async fn delete_ended_before(pool: &AnyPool, tier: i64, before: i64) -> sqlx
     let mut deleted = 0;
     loop {
         let last: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(id) FROM (SELECT id FROM history_series WHERE id > $1 ORDER BY id LIMIT $2)",
+            "SELECT MAX(id) FROM (SELECT id FROM history_series WHERE id > $1 ORDER BY id LIMIT $2) slice",
         )
         .bind(after)
         .bind(RETENTION_SLICE)

@@ -287,9 +287,8 @@ impl Db {
         .await?;
         let members = self.memberships().await?;
         let hosts: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT COALESCE(group_id, $1), COUNT(*) FROM hosts GROUP BY COALESCE(group_id, $2)",
+            "SELECT COALESCE(group_id, $1), COUNT(*) FROM hosts GROUP BY COALESCE(group_id, $1)",
         )
-        .bind(ROOT_GROUP)
         .bind(ROOT_GROUP)
         .fetch_all(self.pool())
         .await?;

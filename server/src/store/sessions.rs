@@ -310,7 +310,7 @@ impl Db {
             return Ok(None);
         }
         sqlx::query_as(
-            "SELECT id_hash, user_id FROM sessions WHERE substr(id_hash, 1, $1) = $2 AND expires_at > $3",
+            "SELECT id_hash, user_id FROM sessions WHERE substr(id_hash, 1, CAST($1 AS INTEGER)) = $2 AND expires_at > $3",
         )
         .bind(HANDLE_CHARS as i64)
         .bind(handle)

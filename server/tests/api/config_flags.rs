@@ -28,8 +28,8 @@ struct Cli {
 /// published as `flagged-host`, taking ingested samples up to 10 s off its clock.
 async fn flagged_app() -> TestApp {
     use clap::Parser;
-    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-    let url = format!("sqlite://{}", dir.path().join("lookout.db").display());
+    let dir = Arc::new(TestDb::new());
+    let url = dir.url().to_owned();
     let cli = Cli::try_parse_from([
         "lookout",
         "--database-url",

@@ -1,4 +1,6 @@
-//! A real Lookout on port 0 with a fresh SQLite database per test.
+//! A real Lookout on port 0 with a fresh database per test: an SQLite file, or with
+//! `LOOKOUT_TEST_DATABASE=postgres` a new PostgreSQL database on the server that
+//! `LOOKOUT_TEST_POSTGRES` names (dropped again when the test is done).
 
 use lookout::{config::Config, stats::Stats, Application};
 use reqwest::{header, redirect, Client, Response, StatusCode};
@@ -15,7 +17,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub config: Config,
     pub stats: Arc<Stats>,
-    dir: Arc<TempDir>,
+    dir: Arc<TestDb>,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
 }
@@ -30,13 +32,149 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     start_app(config, dir).await
 }
 
+/// A test's own directory and database: an SQLite file in the directory, or a PostgreSQL
+/// database of its own, dropped when the last holder lets go.
+pub struct TestDb {
+    dir: TempDir,
+    url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match std::env::var("LOOKOUT_TEST_DATABASE").as_deref() {
+            Ok("postgres") => {
+                let server = std::env::var("LOOKOUT_TEST_POSTGRES").expect(
+                    "LOOKOUT_TEST_DATABASE=postgres needs LOOKOUT_TEST_POSTGRES=postgres://… \
+                     (a server where the test may create databases)",
+                );
+                let name = postgres::create_database(&server);
+                let url = postgres::url_of(&server, &name);
+                Self {
+                    dir,
+                    url,
+                    postgres: Some((server, name)),
+                }
+            }
+            Ok("sqlite") | Err(_) => Self {
+                url: format!("sqlite://{}", dir.path().join("lookout.db").display()),
+                dir,
+                postgres: None,
+            },
+            Ok(other) => panic!("LOOKOUT_TEST_DATABASE={other:?}: use sqlite or postgres"),
+        }
+    }
+
+    /// The database URL a server or the command line opens.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = TempDir;
+    fn deref(&self) -> &TempDir {
+        &self.dir
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.postgres.take() {
+            postgres::drop_database(&server, &name);
+        }
+    }
+}
+
+mod postgres {
+    use sqlx::{Connection, Executor, PgConnection};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Runs `f` on a runtime of its own in a thread of its own: the callers are sync
+    /// functions called from async tests, and `Drop`.
+    fn blocking<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(f)
+                })
+                .join()
+                .expect("database thread")
+        })
+    }
+
+    pub fn url_of(server: &str, name: &str) -> String {
+        let mut url = url::Url::parse(server).expect("LOOKOUT_TEST_POSTGRES is a URL");
+        url.set_path(name);
+        url.to_string()
+    }
+
+    /// A new, empty database. Databases left by test processes that are gone (killed
+    /// before they could drop theirs) are dropped first.
+    pub fn create_database(server: &str) -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        let pid = std::process::id();
+        let name = format!("lookout_t_{pid}_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let sweep = !SWEPT.is_completed();
+        SWEPT.call_once(|| ());
+        blocking(async {
+            let mut conn = PgConnection::connect(server)
+                .await
+                .expect("LOOKOUT_TEST_POSTGRES accepts connections");
+            if sweep {
+                let old: Vec<String> = sqlx::query_scalar(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'lookout\\_t\\_%'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("list databases");
+                for db in old {
+                    let owner = db.split('_').nth(2).unwrap_or_default();
+                    if !std::path::Path::new(&format!("/proc/{owner}")).exists() {
+                        let _ = conn
+                            .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+                            .await;
+                    }
+                }
+            }
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create a test database");
+        });
+        name
+    }
+
+    pub fn drop_database(server: &str, name: &str) {
+        blocking(async {
+            if let Ok(mut conn) = PgConnection::connect(server).await {
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await;
+            }
+        });
+    }
+}
+
 /// A test database and the configuration of a server on it, not started yet.
-pub fn test_config(tweak: impl FnOnce(&mut Config)) -> (Config, Arc<TempDir>) {
-    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-    let mut config = Config::new(format!(
-        "sqlite://{}",
-        dir.path().join("lookout.db").display()
-    ));
+pub fn test_config(tweak: impl FnOnce(&mut Config)) -> (Config, Arc<TestDb>) {
+    let dir = Arc::new(TestDb::new());
+    let mut config = Config::new(dir.url().to_owned());
     config.addr = "127.0.0.1:0".parse().unwrap();
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.hash_concurrency = 2;
@@ -48,7 +186,7 @@ pub fn test_config(tweak: impl FnOnce(&mut Config)) -> (Config, Arc<TempDir>) {
 pub async fn spawn_app_on(
     listener: tokio::net::TcpListener,
     config: Config,
-    dir: Arc<TempDir>,
+    dir: Arc<TestDb>,
 ) -> TestApp {
     log_buffer();
     let app = Application::build_with_listener(config.clone(), listener)
@@ -57,12 +195,12 @@ pub async fn spawn_app_on(
     run(app, config, dir)
 }
 
-pub async fn start_app(config: Config, dir: Arc<TempDir>) -> TestApp {
+pub async fn start_app(config: Config, dir: Arc<TestDb>) -> TestApp {
     let app = Application::build(config.clone()).await.expect("build app");
     run(app, config, dir)
 }
 
-fn run(app: Application, config: Config, dir: Arc<TempDir>) -> TestApp {
+fn run(app: Application, config: Config, dir: Arc<TestDb>) -> TestApp {
     let addr = app.addr();
     let shutdown = app.shutdown_token();
     let stats = app.stats();
@@ -189,7 +327,7 @@ impl TestApp {
         assert_eq!(res.status(), StatusCode::OK);
     }
 
-    pub async fn stop(self) -> (Config, Arc<TempDir>) {
+    pub async fn stop(self) -> (Config, Arc<TestDb>) {
         self.shutdown.cancel();
         self.handle
             .await

@@ -10,7 +10,7 @@ use futures_util::{future::join_all, SinkExt};
 use lookout::{
     access::tokens::{HostBinding, Scope},
     stats::Stats,
-    store::Db,
+    store::{Db, Kind},
 };
 use reqwest::{header, StatusCode};
 use serde_json::Value;
@@ -810,13 +810,18 @@ async fn ingest_keeps_answering_while_another_writer_holds_the_database() {
         .execute(db.pool())
         .await
         .unwrap();
-    // Another writer (a seal of many series, the CLI) holds SQLite's write lock. Forty
-    // batches must neither wait for it nor leave writes waiting on the pool's connections.
+    // Another writer (a seal of many series, the CLI) holds SQLite's write lock, or on
+    // PostgreSQL the write locks of every table ingest writes. Forty batches must neither
+    // wait for it nor leave writes waiting on the pool's connections.
     let mut conn = db.pool().acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    let lock = match db.kind() {
+        Kind::Sqlite => "BEGIN IMMEDIATE",
+        Kind::Postgres => {
+            "BEGIN; LOCK TABLE api_tokens, hosts, history_series, history_blocks, history_wal \
+             IN EXCLUSIVE MODE"
+        }
+    };
+    sqlx::raw_sql(lock).execute(&mut *conn).await.unwrap();
     let started = Instant::now();
     for _ in 0..40 {
         assert_eq!(

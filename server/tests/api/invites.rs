@@ -168,7 +168,7 @@ async fn used_expired_revoked_and_forged_invites_are_refused_clearly() {
     assert!(accept(&app, &used, "first").await.status().is_success());
     let expired = invite(&app, &["ops"]);
     let id: i64 = expired.split_once('.').unwrap().0.parse().unwrap();
-    sqlx::query("UPDATE invites SET expires_at = 0 WHERE id = ?")
+    sqlx::query("UPDATE invites SET expires_at = 0 WHERE id = $1")
         .bind(id)
         .execute(db.pool())
         .await

@@ -175,14 +175,14 @@ async fn bye_and_close(ws: &mut crate::live::Ws) -> (serde_json::Value, Option<u
 #[tokio::test]
 async fn sigterm_says_restart_to_every_socket_and_exits_cleanly() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::new();
     let port = 20_000 + (std::process::id() % 20_000) as u16;
     let base = format!("127.0.0.1:{port}");
     let mut server = Killed(
         std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
             .args(["serve", "--addr", &base, "--history", "off"])
             .arg("--database-url")
-            .arg(format!("sqlite://{}/l.db", dir.path().display()))
+            .arg(test_db.url())
             .env("LOOKOUT_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn")
             .spawn()

@@ -42,27 +42,33 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         match std::env::var("LOOKOUT_TEST_DATABASE").as_deref() {
             Ok("postgres") => {
                 let server = std::env::var("LOOKOUT_TEST_POSTGRES").expect(
                     "LOOKOUT_TEST_DATABASE=postgres needs LOOKOUT_TEST_POSTGRES=postgres://… \
                      (a server where the test may create databases)",
                 );
-                let name = postgres::create_database(&server);
-                let url = postgres::url_of(&server, &name);
+                Self::postgres(&server)
+            }
+            Ok("sqlite") | Err(_) => {
+                let dir = tempfile::tempdir().expect("temp dir");
                 Self {
+                    url: format!("sqlite://{}", dir.path().join("lookout.db").display()),
                     dir,
-                    url,
-                    postgres: Some((server, name)),
+                    postgres: None,
                 }
             }
-            Ok("sqlite") | Err(_) => Self {
-                url: format!("sqlite://{}", dir.path().join("lookout.db").display()),
-                dir,
-                postgres: None,
-            },
             Ok(other) => panic!("LOOKOUT_TEST_DATABASE={other:?}: use sqlite or postgres"),
+        }
+    }
+
+    /// A new database on the PostgreSQL server at `server`, whatever the suite runs on.
+    pub fn postgres(server: &str) -> Self {
+        let name = postgres::create_database(server);
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            url: postgres::url_of(server, &name),
+            postgres: Some((server.to_owned(), name)),
         }
     }
 

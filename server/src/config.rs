@@ -156,6 +156,86 @@ pub struct ServeArgs {
     /// A client must send a request's body within this.
     #[arg(long, env = "LOOKOUT_BODY_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub body_timeout: Duration,
+    /// Redis for several instances behind one load balancer (`redis://[:PASSWORD@]HOST[:PORT][/DB]`):
+    /// samples ingested on any instance reach every instance's sockets, sign-outs and access
+    /// changes reach them at once, and sign-in throttling counts across instances. Without
+    /// it, one instance works alone.
+    #[arg(long, env = "LOOKOUT_REDIS_URL", value_parser = RedisUrl::parse)]
+    pub redis_url: Option<RedisUrl>,
+    /// Prefix of Lookout's Redis channel and keys: deployments that share one Redis need
+    /// one prefix each.
+    #[arg(long, env = "LOOKOUT_REDIS_PREFIX", default_value = "lookout", value_parser = redis_prefix)]
+    pub redis_prefix: String,
+}
+
+/// A Redis URL. Its `Debug` hides the password, so a logged configuration never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// `redis://` or `redis+unix://` URLs; anything else (`rediss://` included: TLS to
+    /// Redis is not built in) is refused at start, not at the first publish.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let (scheme, _) = raw
+            .split_once("://")
+            .ok_or_else(|| "a Redis URL looks like redis://host:6379".to_string())?;
+        match scheme {
+            "redis" | "redis+unix" | "unix" => Ok(Self(raw.to_string())),
+            "rediss" => Err("rediss:// (TLS) is not supported; reach Redis over a private network or a local TLS tunnel".into()),
+            _ => Err(format!("a Redis URL starts with redis://, not {scheme}://")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `scheme://user:secret@host` → `scheme://user:…@host`.
+        let shown = match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                    format!("{scheme}://{user}:…@{host}")
+                }
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        };
+        f.debug_tuple("RedisUrl").field(&shown).finish()
+    }
+}
+
+fn redis_prefix(raw: &str) -> Result<String, String> {
+    if (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Ok(raw.to_string())
+    } else {
+        Err("a prefix is 1-64 characters of a-z, A-Z, 0-9, '-', '_' and '.'".into())
+    }
+}
+
+/// Several instances sharing one Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub url: RedisUrl,
+    /// The channel is `PREFIX:bus`; throttle keys are `PREFIX:throttle:…`.
+    pub prefix: String,
+}
+
+impl RedisConfig {
+    pub fn new(url: RedisUrl, prefix: impl Into<String>) -> Self {
+        Self {
+            url,
+            prefix: prefix.into(),
+        }
+    }
 }
 
 /// The origin a browser uses to reach Lookout, as `scheme://host[:port]`.
@@ -375,7 +455,17 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Origins a sign-in may return to (`scheme://host[:port]`, lower-case).
     pub return_origins: Vec<String>,
+    /// Several instances: the bus and shared sign-in counters.
+    pub redis: Option<RedisConfig>,
+    /// How often the database is asked for sessions ended and access changed by processes
+    /// that publish nothing (the command line, an instance without Redis). A revocation
+    /// reaches the sockets within this plus one query. Not a flag: tests lengthen it to
+    /// show what the Redis bus carries alone.
+    pub changes_poll: Duration,
 }
+
+/// See [`Config::changes_poll`].
+pub const CHANGES_POLL: Duration = Duration::from_millis(250);
 
 /// Where the TLS certificate comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -450,6 +540,8 @@ impl Config {
             public_origin: None,
             tls: None,
             return_origins: Vec::new(),
+            redis: None,
+            changes_poll: CHANGES_POLL,
             trusted_proxies: Vec::new(),
             sessions: SessionPolicy {
                 idle: Duration::from_secs(30 * 60),
@@ -548,6 +640,9 @@ impl Config {
             })
             .collect::<anyhow::Result<_>>()?;
         config.trusted_proxies = parse_trusted_proxies(&args.trusted_proxy)?;
+        config.redis = args
+            .redis_url
+            .map(|url| RedisConfig::new(url, args.redis_prefix));
         config.sessions = SessionPolicy {
             idle: args.session_idle,
             max: args.session_max,
@@ -746,6 +841,32 @@ mod tests {
         assert!(config(&["--socket-idle-timeout", "10s"]).is_err());
         assert!(config(&["--socket-idle-timeout", "45s"]).is_ok());
         assert!(config(&["--sample-interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn redis_comes_from_a_url_and_a_prefix_and_never_shows_its_password() {
+        assert_eq!(config(&[]).unwrap().redis, None);
+        let c = config(&["--redis-url", "redis://:s3cret@10.0.0.5:6379/2"]).unwrap();
+        let redis = c.redis.clone().unwrap();
+        assert_eq!(redis.url.as_str(), "redis://:s3cret@10.0.0.5:6379/2");
+        assert_eq!(redis.prefix, "lookout");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("redis://:…@10.0.0.5:6379/2"), "{shown}");
+        let c = config(&[
+            "--redis-url",
+            "redis://ops:pw@cache:6379",
+            "--redis-prefix",
+            "lookout-eu",
+        ])
+        .unwrap();
+        assert_eq!(c.redis.as_ref().unwrap().prefix, "lookout-eu");
+        assert!(!format!("{c:?}").contains("pw@"));
+        assert!(config(&["--redis-url", "rediss://cache:6379"]).is_err());
+        assert!(config(&["--redis-url", "http://cache"]).is_err());
+        assert!(config(&["--redis-url", "cache:6379"]).is_err());
+        assert!(config(&["--redis-url", "redis://c", "--redis-prefix", "a b"]).is_err());
+        assert!(config(&["--redis-url", "redis://c", "--redis-prefix", ""]).is_err());
     }
 
     #[test]

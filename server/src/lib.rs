@@ -11,6 +11,7 @@ pub mod config;
 pub mod history;
 pub mod host;
 pub mod http;
+pub mod instances;
 pub mod live;
 pub mod stats;
 pub mod store;
@@ -36,10 +37,6 @@ use tokio_util::sync::CancellationToken;
 use tower_sessions::{
     cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
 };
-
-/// How often open sockets are checked against the session store: a session ended
-/// anywhere closes its sockets within this (plus one round trip).
-const SOCKET_CHECK_PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A configured, bound server, ready to run. Tests build one on port 0.
 pub struct Application {
@@ -78,13 +75,22 @@ impl Application {
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?
         };
-        let auth = Arc::new(Auth::new(
+        let redis = config
+            .redis
+            .as_ref()
+            .map(|redis| instances::Redis::open(redis).map(Arc::new))
+            .transpose()?;
+        let mut auth = Auth::new(
             db.clone(),
             hasher,
             config.throttle.clone(),
             config.sessions.clone(),
             config.password_min_chars,
-        ));
+        );
+        if let Some(redis) = &redis {
+            auth = auth.with_shared_throttle(redis.clone());
+        }
+        let auth = Arc::new(auth);
         // The account commands of the CLI apply the same minimum.
         db.set_setting(PASSWORD_MIN_LENGTH, &config.password_min_chars.to_string())
             .await?;
@@ -164,6 +170,7 @@ impl Application {
             shutdown.clone(),
             history,
             access,
+            redis.map(|redis| live::bus::Bus::new(redis, stats.clone())),
         ));
         live.show_stored_hosts()
             .await
@@ -249,18 +256,27 @@ impl Application {
             .history
             .clone()
             .map(|history| tokio::spawn(history.run(history_stop.clone())));
+        // A session ended or access changed by a process that publishes nothing (the
+        // command line) reaches the sockets within one poll.
         tokio::spawn(
             self.live
                 .access
                 .clone()
-                .watch(SOCKET_CHECK_PERIOD, shutdown.clone()),
+                .watch(self.config.changes_poll, shutdown.clone()),
         );
         tokio::spawn(self.live.sockets.clone().watch(
             self.db.clone(),
-            SOCKET_CHECK_PERIOD,
+            self.config.changes_poll,
             self.config.sessions.idle,
             shutdown.clone(),
         ));
+        let bus = self.live.bus.clone().map(|bus| {
+            tracing::info!(
+                channel = bus.channel(),
+                "several instances: the Redis bus is on"
+            );
+            tokio::spawn(bus.run(self.live.clone(), shutdown.clone()))
+        });
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!("Lookout listening on {scheme}://{}", self.addr);
         http::serve::serve(
@@ -273,6 +289,10 @@ impl Application {
         )
         .await;
         sweeper.abort();
+        if let Some(bus) = bus {
+            // It stops with `shutdown`; its publisher drops what is still queued.
+            let _ = bus.await;
+        }
         history_stop.cancel();
         if let Some(writer) = history_writer {
             writer.await.context("the history writer failed")?;

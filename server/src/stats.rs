@@ -30,6 +30,11 @@ pub struct Stats {
     pub request_seconds: HistogramVec,
     /// Open sockets, set when the metrics are read.
     pub open_sockets: IntGauge,
+    /// 1 while this instance is subscribed to the Redis bus (`--redis-url`), else 0.
+    pub redis_connected: IntGauge,
+    /// Bus messages by outcome: `published`, `received` (from another instance and
+    /// applied), `dropped` (not published: Redis down or too slow) or `malformed`.
+    pub bus_messages: IntCounterVec,
 }
 
 impl std::fmt::Debug for Stats {
@@ -85,7 +90,22 @@ impl Default for Stats {
         registry
             .register(Box::new(open_sockets.clone()))
             .expect("a new name");
+        let redis_connected = IntGauge::new(
+            "lookout_redis_connected",
+            "1 while subscribed to the Redis bus (--redis-url), else 0.",
+        )
+        .expect("a valid gauge");
+        registry
+            .register(Box::new(redis_connected.clone()))
+            .expect("a new name");
         Self {
+            redis_connected,
+            bus_messages: counters(
+                &registry,
+                "lookout_bus_messages_total",
+                "Redis bus messages by outcome (published, received, dropped, malformed).",
+                "outcome",
+            ),
             password_checks: counter(
                 &registry,
                 "lookout_password_checks_total",
@@ -143,6 +163,11 @@ impl Stats {
     /// A sign-in step ended: `ok`, `failed` or `throttled`.
     pub fn sign_in(&self, outcome: &str) {
         self.sign_ins.with_label_values(&[outcome]).inc();
+    }
+
+    /// A bus message: `published`, `received`, `dropped` or `malformed`.
+    pub fn bus(&self, outcome: &str) {
+        self.bus_messages.with_label_values(&[outcome]).inc();
     }
 
     /// Every metric, in Prometheus' text exposition format.

@@ -113,6 +113,12 @@ impl Auth {
         }
     }
 
+    /// Sign-in attempts counted in Redis, across every instance that shares it.
+    pub fn with_shared_throttle(mut self, redis: std::sync::Arc<crate::instances::Redis>) -> Self {
+        self.throttle = self.throttle.shared_through(redis);
+        self
+    }
+
     pub fn session_policy(&self) -> &SessionPolicy {
         &self.sessions
     }
@@ -248,6 +254,7 @@ impl Auth {
         let attempt = match self
             .throttle
             .begin(username.as_ref().map(Username::as_str), ip)
+            .await
         {
             Ok(attempt) => attempt,
             Err(wait) => {
@@ -290,7 +297,7 @@ impl Auth {
             tracing::info!("sign-in refused");
             return Err(LoginError::InvalidCredentials);
         };
-        self.throttle.succeeded(attempt);
+        self.throttle.succeeded(attempt).await;
         if verified.needs_rehash {
             match self.hasher.hash(password).await {
                 Ok(phc) => {

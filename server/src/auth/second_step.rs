@@ -99,7 +99,7 @@ impl Auth {
             .filter(|u| u.generation == pending.generation && !u.disabled)
             .ok_or(LoginError::ChallengeExpired)?;
         tracing::Span::current().record("user_id", user.id);
-        let attempt = match self.throttle.begin(Some(&user.username), ip) {
+        let attempt = match self.throttle.begin(Some(&user.username), ip).await {
             Ok(attempt) => attempt,
             Err(wait) => {
                 self.hasher.stats().sign_in("throttled");
@@ -145,7 +145,7 @@ impl Auth {
         {
             return Err(LoginError::ChallengeExpired);
         }
-        self.throttle.succeeded(attempt);
+        self.throttle.succeeded(attempt).await;
         let (codes, how) = match passed {
             Passed::Enrolled(secret, step) => {
                 let codes = self.enable(&user, &secret, step, Some(ip)).await?;
@@ -270,6 +270,7 @@ impl Auth {
         let attempt = self
             .throttle
             .begin(Some(&principal.username), ip)
+            .await
             .map_err(|wait| LoginError::Throttled {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             })?;
@@ -277,7 +278,7 @@ impl Auth {
         let Some(step) = two_factor::matching_step(&secret, code, now, 0) else {
             return Err(LoginError::WrongCode);
         };
-        self.throttle.succeeded(attempt);
+        self.throttle.succeeded(attempt).await;
         let _: Option<String> = session
             .remove(ENROL_KEY)
             .await

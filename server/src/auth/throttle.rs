@@ -11,14 +11,26 @@
 //!
 //! An attempt is counted when it begins, before its password is hashed, under one lock:
 //! a hundred guesses sent at once cannot all slip past the limit. A success gives its
-//! attempt back. Addresses are counted per IPv4 address and per IPv6 /64. State is in
-//! memory, per instance.
+//! attempt back. Addresses are counted per IPv4 address and per IPv6 /64.
+//!
+//! One instance counts in memory. Several (`--redis-url`) count in Redis, so that guesses
+//! spread over the instances behind a load balancer add up: each attempt is one Lua script
+//! run atomically by Redis, on Redis' clock, with the same rules as here. When Redis does
+//! not answer within a second, the attempt is counted in this instance's memory instead,
+//! and a warning says so once per outage: throttling goes on per instance (an attacker
+//! gains at most the number of instances as a factor while Redis is down), it never stops.
+//! Refusing every sign-in while Redis is down was the other choice; it would turn a cache
+//! outage into a lockout of everyone.
 
-use crate::{auth::client::counted, config::ThrottlePolicy};
+use crate::{auth::client::counted, config::ThrottlePolicy, instances::Redis};
+use sha2::{Digest, Sha256};
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::Mutex,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -27,6 +39,122 @@ enum Key {
     AccountFromIp(String, IpAddr),
     Account(String),
     Ip(IpAddr),
+}
+
+impl Key {
+    /// The key's name in Redis: a hash, so that no account name or address is stored in
+    /// the clear and every key has the same length.
+    fn shared(&self, redis: &Redis) -> String {
+        let mut hash = Sha256::new();
+        match self {
+            Self::AccountFromIp(account, ip) => {
+                hash.update(b"account+ip\0");
+                hash.update(account.as_bytes());
+                hash.update(b"\0");
+                hash.update(ip.to_string().as_bytes());
+            }
+            Self::Account(account) => {
+                hash.update(b"account\0");
+                hash.update(account.as_bytes());
+            }
+            Self::Ip(ip) => {
+                hash.update(b"ip\0");
+                hash.update(ip.to_string().as_bytes());
+            }
+        }
+        let digest = hash.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        redis.key(&format!("throttle:{hex}"))
+    }
+}
+
+/// One attempt, counted atomically in Redis. KEYS: the address, then (for a known account
+/// name) the account and the account from the address, in that order. ARGV: the policy in
+/// ms and counts. Returns `{0, wait_ms}` when locked out, `{1, delay_ms}` when counted.
+/// Each key is a hash (`failures`, `window_start`, `locked_until`, ms on Redis' clock) that
+/// expires when neither its window nor its lockout matters any more.
+const BEGIN_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local max_failures = tonumber(ARGV[2])
+local base_lockout = tonumber(ARGV[3])
+local max_lockout = tonumber(ARGV[4])
+local account_failures = tonumber(ARGV[5])
+local account_delay = tonumber(ARGV[6])
+local ip_failures = tonumber(ARGV[7])
+local function int(x) return string.format('%.0f', x) end
+local wait = 0
+for i = 1, #KEYS do
+  local locked = tonumber(redis.call('HGET', KEYS[i], 'locked_until') or 0) or 0
+  if locked - now > wait then wait = locked - now end
+end
+if wait > 0 then return {0, wait} end
+local delay = 0
+for i = 1, #KEYS do
+  local e = redis.call('HMGET', KEYS[i], 'failures', 'window_start')
+  local failures = tonumber(e[1] or 0) or 0
+  local start = tonumber(e[2] or now) or now
+  if now - start >= window then
+    failures = 0
+    start = now
+  end
+  failures = failures + 1
+  local locked = 0
+  if i == 3 and failures >= max_failures then
+    local doublings = math.min(failures - max_failures, 16)
+    locked = now + math.min(base_lockout * (2 ^ doublings), max_lockout)
+  elseif i == 1 and failures >= ip_failures then
+    locked = now + max_lockout
+  elseif i == 2 and failures > account_failures then
+    delay = account_delay
+  end
+  redis.call('HSET', KEYS[i], 'failures', int(failures), 'window_start', int(start), 'locked_until', int(locked))
+  redis.call('PEXPIRE', KEYS[i], int(math.max(math.max(start + window, locked) - now, 1)))
+end
+return {1, delay}
+";
+
+/// A success: the account + address bucket starts afresh, the account and the address
+/// each get one attempt back. KEYS as for [`BEGIN_SCRIPT`]; ARGV[1]: the address limit.
+const SUCCEEDED_SCRIPT: &str = r"
+local function give_back(key)
+  local failures = tonumber(redis.call('HGET', key, 'failures') or 0) or 0
+  if failures > 0 then failures = failures - 1 end
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'failures', string.format('%.0f', failures))
+  end
+  return failures
+end
+if #KEYS == 3 then
+  redis.call('DEL', KEYS[3])
+  give_back(KEYS[2])
+end
+if give_back(KEYS[1]) < tonumber(ARGV[1]) and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'locked_until', '0')
+end
+return 1
+";
+
+/// Shared counting in Redis, and whether the last try of it failed (to log each outage
+/// once, not every attempt).
+struct Shared {
+    redis: Arc<Redis>,
+    begin: redis::Script,
+    succeeded: redis::Script,
+    down: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("redis", &self.redis)
+            .finish()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -64,12 +192,15 @@ pub struct Attempt {
     ip: IpAddr,
     /// How long to wait before checking the password: the account is under attack.
     pub delay: Duration,
+    /// Counted in Redis (the success goes there too), or in this instance's memory.
+    shared: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
     entries: Mutex<HashMap<Key, Entry>>,
+    shared: Option<Shared>,
 }
 
 fn keys(account: Option<&str>, ip: IpAddr) -> Vec<Key> {
@@ -86,7 +217,19 @@ impl LoginThrottle {
         Self {
             policy,
             entries: Mutex::default(),
+            shared: None,
         }
+    }
+
+    /// Counts in `redis`, shared by every instance that uses it, while it answers.
+    pub fn shared_through(mut self, redis: Arc<Redis>) -> Self {
+        self.shared = Some(Shared {
+            redis,
+            begin: redis::Script::new(BEGIN_SCRIPT),
+            succeeded: redis::Script::new(SUCCEEDED_SCRIPT),
+            down: AtomicBool::new(false),
+        });
+        self
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
@@ -97,8 +240,44 @@ impl LoginThrottle {
 
     /// Counts an attempt on `account` from `ip`, or `Err(wait)` while this address is
     /// locked out of the account or of sign-in altogether.
-    pub fn begin(&self, account: Option<&str>, ip: IpAddr) -> Result<Attempt, Duration> {
-        self.begin_at(account, counted(ip), Instant::now())
+    pub async fn begin(&self, account: Option<&str>, ip: IpAddr) -> Result<Attempt, Duration> {
+        let ip = counted(ip);
+        if let Some(shared) = &self.shared {
+            let keys = keys(account, ip);
+            let mut script = shared.begin.prepare_invoke();
+            for key in &keys {
+                script.key(key.shared(&shared.redis));
+            }
+            let p = &self.policy;
+            script
+                .arg(millis(p.window))
+                .arg(p.max_failures)
+                .arg(millis(p.base_lockout))
+                .arg(millis(p.max_lockout))
+                .arg(p.account_failures)
+                .arg(millis(p.account_delay))
+                .arg(p.ip_failures);
+            let mut conn = shared.redis.commands();
+            let run = script.invoke_async::<(u8, u64)>(&mut conn);
+            match tokio::time::timeout(crate::instances::DEADLINE, run).await {
+                Ok(Ok((counted, ms))) => {
+                    shared.reachable();
+                    let ms = Duration::from_millis(ms);
+                    if counted == 0 {
+                        return Err(ms);
+                    }
+                    return Ok(Attempt {
+                        account: account.map(str::to_string),
+                        ip,
+                        delay: ms,
+                        shared: true,
+                    });
+                }
+                Ok(Err(e)) => shared.unreachable(&e.to_string()),
+                Err(_) => shared.unreachable("no answer within a second"),
+            }
+        }
+        self.begin_at(account, ip, Instant::now())
     }
 
     fn begin_at(
@@ -153,12 +332,33 @@ impl LoginThrottle {
             account: account.map(str::to_string),
             ip,
             delay,
+            shared: false,
         })
     }
 
     /// The attempt signed in: it is not held against the address, and the account + address
     /// bucket starts afresh.
-    pub fn succeeded(&self, attempt: Attempt) {
+    pub async fn succeeded(&self, attempt: Attempt) {
+        if let (true, Some(shared)) = (attempt.shared, &self.shared) {
+            let mut script = shared.succeeded.prepare_invoke();
+            for key in keys(attempt.account.as_deref(), attempt.ip) {
+                script.key(key.shared(&shared.redis));
+            }
+            script.arg(self.policy.ip_failures);
+            let mut conn = shared.redis.commands();
+            let run = script.invoke_async::<u8>(&mut conn);
+            match tokio::time::timeout(crate::instances::DEADLINE, run).await {
+                Ok(Ok(_)) => shared.reachable(),
+                // The attempt stays counted: one more failure than there was, never fewer.
+                Ok(Err(e)) => shared.unreachable(&e.to_string()),
+                Err(_) => shared.unreachable("no answer within a second"),
+            }
+            return;
+        }
+        self.succeeded_here(attempt);
+    }
+
+    fn succeeded_here(&self, attempt: Attempt) {
         let mut entries = self.entries();
         if let Some(account) = &attempt.account {
             entries.remove(&Key::AccountFromIp(account.clone(), attempt.ip));
@@ -171,6 +371,23 @@ impl LoginThrottle {
             if e.failures < self.policy.ip_failures {
                 e.locked_until = None;
             }
+        }
+    }
+}
+
+impl Shared {
+    fn reachable(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            tracing::info!("Redis answers again: sign-in attempts are counted across instances");
+        }
+    }
+
+    fn unreachable(&self, error: &str) {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error,
+                "Redis unreachable: sign-in attempts are counted on this instance only until it is back"
+            );
         }
     }
 }
@@ -246,7 +463,7 @@ mod tests {
             fail(&t, "alice", A, now).unwrap();
         }
         let attempt = t.begin_at(Some("alice"), A, now).unwrap();
-        t.succeeded(attempt);
+        t.succeeded_here(attempt);
         for _ in 0..4 {
             fail(&t, "alice", A, now).unwrap();
         }
@@ -271,12 +488,69 @@ mod tests {
                 let t = t.clone();
                 std::thread::spawn(move || {
                     (0..25)
-                        .filter(|_| t.begin(Some("alice"), A).is_ok())
+                        .filter(|_| t.begin_at(Some("alice"), A, Instant::now()).is_ok())
                         .count()
                 })
             })
             .map(|h| h.join().unwrap())
             .sum();
         assert_eq!(admitted, 5);
+    }
+
+    /// The same rules, counted in Redis by two throttles as two instances would: their
+    /// attempts add up.
+    #[tokio::test]
+    async fn shared_counters_add_up_across_instances_and_lock_out_like_local_ones() {
+        let Some(redis) = crate::instances::test_redis() else {
+            return;
+        };
+        let one = LoginThrottle::new(ThrottlePolicy::default()).shared_through(redis.clone());
+        let two = LoginThrottle::new(ThrottlePolicy::default()).shared_through(redis);
+        for t in [&one, &two, &one, &two, &one] {
+            let attempt = t.begin(Some("alice"), A).await.expect("counted");
+            assert!(attempt.shared, "counted in Redis");
+        }
+        let wait = two.begin(Some("alice"), A).await.expect_err("locked out");
+        assert!(
+            wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert!(
+            one.begin(Some("alice"), A).await.is_err(),
+            "on every instance"
+        );
+        assert!(
+            one.begin(Some("alice"), B).await.is_ok(),
+            "the owner elsewhere"
+        );
+        assert!(two.begin(Some("bob"), A).await.is_ok(), "another account");
+
+        for _ in 0..4 {
+            let _ = one.begin(Some("carol"), B).await.unwrap();
+        }
+        let attempt = two.begin(Some("carol"), B).await.unwrap();
+        two.succeeded(attempt).await;
+        for _ in 0..4 {
+            let _ = one.begin(Some("carol"), B).await.expect("a fresh bucket");
+        }
+        assert!(two.begin(Some("carol"), B).await.is_ok());
+        assert!(one.begin(Some("carol"), B).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn with_redis_unreachable_attempts_are_counted_here_and_still_locked_out() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = crate::config::RedisUrl::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+        let redis = Arc::new(Redis::open(&crate::config::RedisConfig::new(url, "t")).unwrap());
+        let t = LoginThrottle::new(ThrottlePolicy::default()).shared_through(redis);
+        for _ in 0..5 {
+            let attempt = t.begin(Some("alice"), A).await.expect("counted");
+            assert!(!attempt.shared, "counted in memory");
+        }
+        assert!(t.begin(Some("alice"), A).await.is_err(), "never fails open");
+        assert!(t.shared.as_ref().unwrap().down.load(Ordering::Relaxed));
     }
 }

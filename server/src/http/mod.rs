@@ -114,12 +114,22 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready to serve: the database answers within two seconds (a load balancer stops sending
-/// requests here while it does not).
+/// Ready to serve: the database answers within two seconds, and with `--redis-url` the
+/// instance is subscribed to the bus and Redis answers a ping within one (a load balancer
+/// stops sending requests here while it is not; sockets already open here go on).
 async fn readyz(State(live): State<Arc<Live>>) -> Response {
     let ping = sqlx::query("SELECT 1").execute(live.db.pool());
     let (status, body) = match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready"),
+        Ok(Ok(_)) => match &live.bus {
+            None => (StatusCode::OK, "ready"),
+            Some(bus) => match bus.ready().await {
+                Ok(()) => (StatusCode::OK, "ready"),
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    (StatusCode::SERVICE_UNAVAILABLE, why)
+                }
+            },
+        },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the database refused a query");
             (

@@ -73,6 +73,9 @@ pub struct Hub {
     /// memory and each series here keeps only its newest few points: those the store's
     /// writer has not taken yet.
     stored: Option<StoredWindow>,
+    /// Points per series of the samples other instances publish (the Redis bus): this
+    /// process's store never holds them, so the hub keeps their whole live window.
+    remote_len: usize,
     stats: Arc<Stats>,
 }
 
@@ -128,19 +131,23 @@ impl Hub {
             generations: AtomicU64::new(0),
             changed: Default::default(),
             stored: None,
+            remote_len: history_len,
             stats,
         }
     }
 
     /// Serves snapshots from `history`'s recent window (`window` long), keeping only
-    /// `tail` points per series here.
+    /// `tail` points per series here; `remote` points per series of hosts that other
+    /// instances publish (their samples are in no store of this process).
     pub fn with_stored_window(
         mut self,
         history: Arc<History>,
         window: Duration,
         tail: usize,
+        remote: usize,
     ) -> Self {
         self.history_len = tail.max(1);
+        self.remote_len = remote.max(1);
         self.stored = Some(StoredWindow(
             history,
             i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
@@ -271,6 +278,19 @@ impl Hub {
     where
         I: IntoIterator<Item = (i64, &'a BTreeMap<String, f64>)> + Clone,
     {
+        self.record_with_len(host, ticks, cap, self.history_len)
+    }
+
+    fn record_with_len<'a, I>(
+        &self,
+        host: &str,
+        ticks: I,
+        cap: bool,
+        len: usize,
+    ) -> Result<(), SeriesCapExceeded>
+    where
+        I: IntoIterator<Item = (i64, &'a BTreeMap<String, f64>)> + Clone,
+    {
         let is_new = {
             let mut hosts = self.hosts.write().unwrap_or_else(|e| e.into_inner());
             let is_new = !hosts.contains_key(host);
@@ -295,7 +315,7 @@ impl Hub {
             }
             let history = hosts.entry(host.to_string()).or_default();
             for (ts, values) in ticks {
-                history.record(ts, values, self.history_len);
+                history.record(ts, values, len);
             }
             is_new
         };
@@ -411,21 +431,38 @@ impl Hub {
     pub async fn publish_batch_then(
         &self,
         host: &str,
-        mut ticks: Ticks,
+        ticks: Ticks,
         recorded: impl FnOnce(&Ticks),
     ) -> Result<(), SeriesCapExceeded> {
         self.record(host, ticks.iter().map(|(ts, values)| (*ts, values)), true)?;
         recorded(&ticks);
+        self.send_ticks(host, ticks).await;
+        Ok(())
+    }
+
+    /// Ticks another instance accepted and published (the Redis bus): recorded and sent
+    /// exactly as a local batch is, without the series cap (the instance that took them
+    /// applied it), and kept for the whole live window.
+    pub async fn apply_remote(&self, host: &str, ticks: Ticks) {
+        let _ = self.record_with_len(
+            host,
+            ticks.iter().map(|(ts, values)| (*ts, values)),
+            false,
+            self.remote_len,
+        );
+        self.send_ticks(host, ticks).await;
+    }
+
+    async fn send_ticks(&self, host: &str, mut ticks: Ticks) {
         if ticks.len() <= 1 {
             if let Some((ts, values)) = ticks.pop_first() {
                 self.send_samples(host, ts, values);
             }
-            return Ok(());
+            return;
         }
         if let Some(text) = self.snapshot(host).await {
             self.send(Topic::Host(host.into()), text);
         }
-        Ok(())
     }
 }
 
@@ -534,6 +571,7 @@ mod tests {
             history.clone(),
             Duration::from_secs(300),
             2,
+            300,
         );
         let now = unix_now_ms();
         for i in 0..5 {
@@ -560,6 +598,38 @@ mod tests {
         let values: Vec<f64> = series["x"].iter().map(|p| p.1).collect();
         assert_eq!(values, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert!(hub.snapshot("nope").await.is_none());
+
+        // Another instance's host is in no store here: the hub keeps its whole window.
+        for i in 0..5 {
+            let tick = BTreeMap::from([("x".into(), i as f64)]);
+            hub.apply_remote("web-2", Ticks::from([(now - 5_000 + i * 1_000, tick)]))
+                .await;
+        }
+        let snap: ServerMessage =
+            serde_json::from_str(hub.snapshot("web-2").await.unwrap().as_str()).unwrap();
+        let ServerMessage::Snapshot { series, .. } = snap else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(series["x"].len(), 5, "not cut to the local tail of 2");
+    }
+
+    #[tokio::test]
+    async fn another_instances_samples_go_out_as_local_ones_under_its_cap_decision() {
+        let hub = hub(10, 8);
+        let mut rx = hub.subscribe();
+        // Five series where this hub's cap is three: the instance that took them decided.
+        let values: BTreeMap<String, f64> = (0..5).map(|i| (format!("s{i}"), 1.0)).collect();
+        hub.apply_remote("web-9", Ticks::from([(1_000, values)]))
+            .await;
+        assert_eq!(rx.recv().await.unwrap().topic, Topic::Hosts);
+        let frame = rx.recv().await.unwrap();
+        assert_eq!(frame.topic, Topic::Host("web-9".into()));
+        assert!(frame
+            .text
+            .as_str()
+            .starts_with(r#"{"type":"samples","host":"web-9","ts":1000,"#));
+        assert_eq!(hub.latest("web-9").unwrap().1.len(), 5);
+        assert!(hub.take_changed().contains("web-9"), "the overview sees it");
     }
 
     #[tokio::test]

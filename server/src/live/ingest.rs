@@ -21,8 +21,8 @@ pub const MAX_SAMPLES: usize = 10_000;
 
 /// Timestamps outside 2000-01-01 .. 2100-01-01 (ms) are not a clock off by a while but
 /// a wrong unit or garbage: the batch is refused whole.
-const EARLIEST_MS: i64 = 946_684_800_000;
-const LATEST_MS: i64 = 4_102_444_800_000;
+pub(crate) const EARLIEST_MS: i64 = 946_684_800_000;
+pub(crate) const LATEST_MS: i64 = 4_102_444_800_000;
 
 /// At most this many refusals are spelled out in a response.
 const REFUSALS_SHOWN: usize = 10;

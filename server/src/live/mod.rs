@@ -2,6 +2,7 @@
 //! the `/ws` sockets that carry it to signed-in browsers.
 
 pub mod api;
+pub mod bus;
 pub mod history;
 pub mod hub;
 pub mod ingest;
@@ -22,6 +23,7 @@ use app::{
     auth::Principal,
     history::{HistoryPoint, SeriesHistory, Tier},
 };
+use bus::Bus;
 use hub::{Hub, SeriesCapExceeded, Ticks};
 use overview::Overview;
 use registry::Sockets;
@@ -54,6 +56,8 @@ pub struct Live {
     pub config: LiveConfig,
     pub db: Db,
     pub stats: Arc<Stats>,
+    /// The other instances (`--redis-url`); `None` alone.
+    pub bus: Option<Arc<Bus>>,
     session_max: Duration,
 }
 
@@ -69,6 +73,7 @@ impl Live {
         stop: CancellationToken,
         history: Option<Arc<History>>,
         access: Arc<Access>,
+        bus: Option<Arc<Bus>>,
     ) -> Self {
         let mut hub = Hub::new(
             config.history_len(),
@@ -77,11 +82,10 @@ impl Live {
             stats.clone(),
         );
         if let Some(history) = &history {
-            hub = hub.with_stored_window(
-                history.clone(),
-                config.retention.min(history.config().live_window),
-                UNWRITTEN_TAIL,
-            );
+            let window = config.retention.min(history.config().live_window);
+            let every = config.sample_every.as_millis().max(1);
+            let remote = usize::try_from(window.as_millis() / every).unwrap_or(usize::MAX);
+            hub = hub.with_stored_window(history.clone(), window, UNWRITTEN_TAIL, remote);
         }
         Self {
             history,
@@ -98,6 +102,7 @@ impl Live {
             config: config.clone(),
             db,
             stats,
+            bus,
             session_max,
         }
     }
@@ -207,16 +212,16 @@ impl Live {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(host.to_string());
-        match &self.history {
-            Some(history) => {
-                self.hub
-                    .publish_batch_then(host, ticks, |ticks| {
-                        history.append_batch(host, ticks);
-                    })
-                    .await
-            }
-            None => self.hub.publish_batch(host, ticks).await,
-        }
+        self.hub
+            .publish_batch_then(host, ticks, |ticks| {
+                if let Some(history) = &self.history {
+                    history.append_batch(host, ticks);
+                }
+                if let Some(bus) = &self.bus {
+                    bus.publish_samples(host, ticks);
+                }
+            })
+            .await
     }
 
     /// Samples this machine every `sample_every` and publishes it, until stopped.
@@ -241,6 +246,9 @@ impl Live {
                     let ts = tick_ms(self.config.sample_every);
                     if let Some(history) = &self.history {
                         history.append(&self.config.host_name, ts, &values);
+                    }
+                    if let Some(bus) = &self.bus {
+                        bus.publish_tick(&self.config.host_name, ts, &values);
                     }
                     self.hub.publish(&self.config.host_name, ts, values);
                 }

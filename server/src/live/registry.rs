@@ -26,6 +26,8 @@ pub struct Sockets {
     next_id: AtomicU64,
     max_per_session: usize,
     max_per_address: usize,
+    /// Wakes [`Sockets::watch`] for a check before its next period.
+    recheck: tokio::sync::Notify,
 }
 
 /// Why a socket may not open.
@@ -71,7 +73,14 @@ impl Sockets {
             next_id: AtomicU64::new(0),
             max_per_session,
             max_per_address,
+            recheck: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Asks the watcher to check every open socket's session now: another instance may
+    /// have ended sessions while this one could not hear it (Redis was down).
+    pub fn check_now(&self) {
+        self.recheck.notify_one();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
@@ -132,9 +141,10 @@ impl Sockets {
         }
     }
 
-    /// Ends the sockets of sessions this process ends, at once; and every `period`, those
-    /// whose session is gone from the database (signed out, revoked, expired, user
-    /// removed: by another process too, such as the CLI). Open sockets count as activity:
+    /// Ends the sockets of sessions this process ends, at once; and every `period` (or on
+    /// [`Sockets::check_now`]), those whose session is gone from the database (signed out,
+    /// revoked, expired, user removed: by another process too, such as the CLI). Sessions
+    /// ended by another instance arrive over the Redis bus as [`Sockets::end_session`]. Open sockets count as activity:
     /// their sessions' idle expiry is pushed forward each `idle / 4`, while the absolute
     /// lifetime still ends them.
     pub async fn watch(
@@ -153,6 +163,7 @@ impl Sockets {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+                () = self.recheck.notified() => {}
                 hash = ended.recv() => {
                     // Lagging behind is harmless: the poll below finds what was missed.
                     if let Ok(hash) = hash {

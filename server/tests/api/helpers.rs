@@ -2,7 +2,11 @@
 //! `LOOKOUT_TEST_DATABASE=postgres` a new PostgreSQL database on the server that
 //! `LOOKOUT_TEST_POSTGRES` names (dropped again when the test is done).
 
-use lookout::{config::Config, stats::Stats, Application};
+use lookout::{
+    config::{Config, RedisConfig, RedisUrl},
+    stats::Stats,
+    Application,
+};
 use reqwest::{header, redirect, Client, Response, StatusCode};
 use std::{net::IpAddr, net::SocketAddr, sync::Arc};
 use tempfile::TempDir;
@@ -186,6 +190,34 @@ pub fn test_config(tweak: impl FnOnce(&mut Config)) -> (Config, Arc<TestDb>) {
     config.hash_concurrency = 2;
     tweak(&mut config);
     (config, dir)
+}
+
+/// The Redis of `LOOKOUT_TEST_REDIS` under a prefix of its own (tests that run at once
+/// do not hear each other), or `None`, with a line that says why the test is skipped.
+pub fn test_redis() -> Option<RedisConfig> {
+    let Some(url) = std::env::var("LOOKOUT_TEST_REDIS")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: set LOOKOUT_TEST_REDIS=redis://127.0.0.1:6379 to run");
+        return None;
+    };
+    Some(redis_at(&url))
+}
+
+/// A Redis at `url` under a fresh prefix.
+pub fn redis_at(url: &str) -> RedisConfig {
+    let url = RedisUrl::parse(url).expect("a redis:// URL");
+    RedisConfig::new(url, format!("lookout-test-{:016x}", rand::random::<u64>()))
+}
+
+/// Another instance on `app`'s database (the same file), configured as `app` is and then
+/// tweaked: with the same Redis, the two are a deployment of two.
+pub async fn spawn_sibling(app: &TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = app.config.clone();
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut config);
+    start_app(config, app.dir.clone()).await
 }
 
 /// Starts a server on a listener the test bound (and may have used) first.

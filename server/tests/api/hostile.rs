@@ -958,3 +958,109 @@ async fn a_client_that_stalls_the_handshake_is_dropped_and_others_served() {
         .expect("closed by the server within the handshake timeout");
     assert_eq!(read.unwrap_or(0), 0, "closed, nothing sent");
 }
+
+#[tokio::test]
+async fn malformed_messages_on_the_redis_bus_are_counted_logged_and_ignored() {
+    let Some(redis) = test_redis() else { return };
+    let app = spawn_app_with(|c| {
+        c.redis = Some(redis.clone());
+        c.live.sample_every = Duration::from_millis(200);
+        c.live.host_name = "test-host".into();
+    })
+    .await;
+    let started = Instant::now();
+    while app.get("/readyz", None).await.status() != StatusCode::OK {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cookie = app.admin_cookie().await;
+    let mut ws = crate::live::subscribed(&app, &cookie).await;
+
+    let client = ::redis::Client::open(redis.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("{}:bus", redis.prefix);
+    let now = now_ms();
+    let hostile: Vec<Vec<u8>> = vec![
+        b"not json".to_vec(),
+        vec![0xff, 0xfe, 0x00],
+        br#"{"shutdown":{"from":"x"}}"#.to_vec(),
+        br#"{"samples":{"from":"x","host":"web-1"}}"#.to_vec(),
+        format!(r#"{{"samples":{{"from":"x","host":"Bad Host","ticks":{{"{now}":{{"x":1}}}}}}}}"#)
+            .into_bytes(),
+        format!(
+            r#"{{"samples":{{"from":"x","host":"web-1","ticks":{{"{now}":{{"../etc":1}}}}}}}}"#
+        )
+        .into_bytes(),
+        br#"{"samples":{"from":"x","host":"web-1","ticks":{"-1":{"x":1}}}}"#.to_vec(),
+        br#"{"sessions_ended":{"from":"x","sessions":["<script>alert(1)</script>"]}}"#.to_vec(),
+        vec![b'['; 5 * 1024 * 1024],
+        format!(
+            r#"{{"access_changed":{{"from":"x","version":"{}"}}}}"#,
+            "9".repeat(100)
+        )
+        .into_bytes(),
+    ];
+    for payload in &hostile {
+        let _: i64 = ::redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(payload.as_slice())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Samples for the server's own host name from elsewhere are not mixed into its own.
+    let own = format!(
+        r#"{{"samples":{{"from":"x","host":"test-host","ticks":{{"{now}":{{"cpu.total":-7}}}}}}}}"#
+    );
+    // A good message after them: once it shows, every one before it was handled.
+    let good = format!(
+        r#"{{"samples":{{"from":"x","host":"web-9","ticks":{{"{now}":{{"cpu.total":5}}}}}}}}"#
+    );
+    for payload in [own, good] {
+        let _: i64 = ::redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(payload)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "the good message never arrived");
+        let frame = next_of_type(&mut ws, "samples").await;
+        if frame["host"] == "test-host" {
+            assert_ne!(frame["values"]["cpu.total"], -7.0, "{frame}");
+        }
+        if app
+            .stats
+            .bus_messages
+            .with_label_values(&["received"])
+            .get()
+            > 0
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        app.stats
+            .bus_messages
+            .with_label_values(&["malformed"])
+            .get(),
+        hostile.len() as u64
+    );
+    assert_eq!(
+        app.stats
+            .bus_messages
+            .with_label_values(&["received"])
+            .get(),
+        1,
+        "only the good one"
+    );
+    assert!(captured_logs().contains("ignored a message on the Redis bus"));
+    app.assert_still_serving().await;
+    assert_eq!(app.get("/readyz", None).await.status(), StatusCode::OK);
+    next_of_type(&mut ws, "samples").await;
+}

@@ -17,6 +17,7 @@ mod invites;
 mod live;
 mod observability;
 mod pages;
+mod redis;
 mod session_page;
 mod sessions;
 mod sign_in;

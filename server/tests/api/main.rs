@@ -1,5 +1,6 @@
-//! Integration tests: the real server on port 0, a fresh SQLite database per test, spoken
-//! to over HTTP like a browser or a script would.
+//! Integration tests: the real server on port 0, a fresh database per test (SQLite, or
+//! PostgreSQL with `LOOKOUT_TEST_DATABASE=postgres`), spoken to over HTTP like a browser or
+//! a script would.
 
 mod admin;
 mod agent;
@@ -7,6 +8,7 @@ mod audit_page;
 mod audit_trail;
 mod cli;
 mod config_flags;
+mod deploy;
 mod fleet;
 mod forward_auth;
 mod groups;

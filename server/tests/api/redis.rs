@@ -386,13 +386,13 @@ fn private_redis(port: u16) -> Child {
         .expect("redis-server runs (LOOKOUT_TEST_REDIS is set, so Redis is installed)")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// Kills the child when the test ends, however it ends.
-struct Killed(Child);
+pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

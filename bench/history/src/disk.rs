@@ -89,6 +89,11 @@ struct Size {
     objects: Vec<(String, i64)>,
 }
 
+/// A plain SQLite pool on the file of a history (whose own pool speaks to any database).
+async fn sqlite_at(path: &Path) -> anyhow::Result<SqlitePool> {
+    Ok(SqlitePool::connect(&format!("sqlite://{}", path.display())).await?)
+}
+
 async fn measure(pool: &SqlitePool, path: &Path) -> anyhow::Result<Size> {
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(pool)
@@ -150,7 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // An empty database with the same migrations: the fixed cost subtracted from the file.
     let empty_path = args.dir.join("empty.db");
     let empty = Db::connect(&format!("sqlite://{}", empty_path.display())).await?;
-    let empty_size = measure(empty.pool(), &empty_path).await?;
+    let empty_size = measure(&sqlite_at(&empty_path).await?, &empty_path).await?;
     empty.pool().close().await;
 
     let hist_path = args.dir.join("history.db");
@@ -284,7 +289,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         raw_points == points,
         "the history holds {raw_points} raw points, not {points}"
     );
-    let hist = measure(db.pool(), &hist_path).await?;
+    let hist = measure(&sqlite_at(&hist_path).await?, &hist_path).await?;
     let blocks_bytes: i64 = hist
         .objects
         .iter()

@@ -60,12 +60,21 @@ impl SecurityPolicy {
 
 /// Refuses requests whose `Host` is not ours with 421 (DNS rebinding: a page elsewhere
 /// whose name was re-pointed at this server reaches it under its own name).
+///
+/// Load balancers and Prometheus reach each instance by its own address: `/healthz` and
+/// `/readyz` (which say nothing but "up") pass under any name, and so does `/metrics` with
+/// a token (which a rebound page cannot have); `/metrics` without one stays ours only.
 pub async fn check_host(
     State(origin): State<Arc<OriginPolicy>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !origin.allows_host(req.headers()) {
+    let any_host = match req.uri().path() {
+        "/healthz" | "/readyz" => true,
+        "/metrics" => req.headers().contains_key(header::AUTHORIZATION),
+        _ => false,
+    };
+    if !any_host && !origin.allows_host(req.headers()) {
         tracing::warn!(host = ?req.headers().get(header::HOST), "request for a foreign host refused");
         return (
             StatusCode::MISDIRECTED_REQUEST,

@@ -251,7 +251,10 @@ where
     let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
         .iter()
         .any(|h| parts.headers.contains_key(*h));
-    if !direct_loopback || forwarded {
+    // A token, when sent, is checked wherever the request comes from: the host check lets
+    // `/metrics` with one through under any name.
+    let token = parts.headers.contains_key(header::AUTHORIZATION);
+    if !direct_loopback || forwarded || token {
         if let Err(refused) = Reader::from_request_parts(&mut parts, &state).await {
             return refused.into_response();
         }

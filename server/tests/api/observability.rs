@@ -7,7 +7,7 @@ use crate::{
     live::{next_of_type, open},
 };
 use futures_util::SinkExt;
-use lookout::access::tokens::Scope;
+use lookout::{access::tokens::Scope, config::PublicOrigin};
 use reqwest::{header, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -133,6 +133,36 @@ async fn metrics_asked_through_a_proxy_or_from_elsewhere_need_a_read_token() {
     let wrong = metrics(&app, &[forwarded[0], ("authorization", &with(&ingest))]).await;
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
     let ok = metrics(&app, &[forwarded[0], ("authorization", &with(&read))]).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(ok.text().await.unwrap().contains("lookout_open_sockets"));
+}
+
+#[tokio::test]
+async fn a_balancer_and_prometheus_reach_an_instance_by_its_address_and_nothing_else_does() {
+    // Behind a proxy with a public name, requests by the instance's own address are
+    // refused (421), but for health, readiness and metrics with a token.
+    let app = spawn_app_with(|c| {
+        c.public_origin = Some(PublicOrigin::parse("https://lookout.example.com").unwrap());
+    })
+    .await;
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(app.get(path, None).await.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        app.get("/login", None).await.status(),
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    // A page whose name was re-pointed here (DNS rebinding) gets no metrics: without a
+    // token the host check stops it, and a made-up token is checked even from loopback.
+    assert_eq!(
+        metrics(&app, &[]).await.status(),
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    let bogus = metrics(&app, &[("authorization", "Bearer lk_made_up")]).await;
+    assert_eq!(bogus.status(), StatusCode::UNAUTHORIZED);
+    assert!(!bogus.text().await.unwrap().contains("lookout_"));
+    let read = token(&app, "prometheus", Scope::Read).await;
+    let ok = metrics(&app, &[("authorization", &format!("Bearer {read}"))]).await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert!(ok.text().await.unwrap().contains("lookout_open_sockets"));
 }

@@ -21,9 +21,10 @@ export class OwnServer {
     readonly port: number,
     private readonly flags: string[] = [],
     readonly https = false,
+    database?: string,
   ) {
     this.base = `${https ? "https" : "http"}://127.0.0.1:${port}`;
-    this.db = `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "own.db")}`;
+    this.db = database ?? `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "own.db")}`;
   }
 
   async start(): Promise<void> {
@@ -59,6 +60,16 @@ export class OwnServer {
     if (!server || server.exitCode !== null || server.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => server.once("exit", () => resolve()));
     server.kill("SIGKILL");
+    await gone;
+  }
+
+  /** Sends SIGTERM (a graceful stop: `bye`, reason `restart`) and waits until it has exited. */
+  async terminate(): Promise<void> {
+    const server = this.running;
+    this.running = undefined;
+    if (!server || server.exitCode !== null || server.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => server.once("exit", () => resolve()));
+    server.kill("SIGTERM");
     await gone;
   }
 

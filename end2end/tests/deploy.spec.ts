@@ -76,8 +76,8 @@ test.describe("two instances behind nginx", () => {
       "--redis-url", REDIS!, "--redis-prefix", `lookout-e2e-${process.pid}`,
       "--public-origin", proxy, "--trusted-proxy", "127.0.0.1", "--history", "off",
     ];
-    a = new OwnServer(portA, [...flags, "--host-name", "instance-a"], false, url);
-    b = new OwnServer(portB, [...flags, "--host-name", "instance-b"], false, url);
+    a = new OwnServer(portA, [...flags, "--host-name", "instance-a"], false, { database: url });
+    b = new OwnServer(portB, [...flags, "--host-name", "instance-b"], false, { database: url });
     await a.start();
     await b.start();
     metricsToken = a.cli(["token", "create", "prometheus", "--scope", "read"]).trim().split("\n").pop()!.trim();

@@ -6,11 +6,12 @@ import { join } from "node:path";
 import { expect } from "@playwright/test";
 import { ADMIN_PASSWORD } from "./fixtures";
 
-const BIN = process.env.LOOKOUT_BIN ?? "../target/release/lookout";
+export const BIN = process.env.LOOKOUT_BIN ?? "../target/release/lookout";
 
 /**
  * A Lookout of a test's own: its own port and SQLite file, started and killed by the
- * test (for restarts, or for flags the shared server does not have).
+ * test (for restarts, or for flags the shared server does not have). `bin` and `cwd` run
+ * another copy of the binary, from another directory.
  */
 export class OwnServer {
   readonly base: string;
@@ -21,14 +22,15 @@ export class OwnServer {
     readonly port: number,
     private readonly flags: string[] = [],
     readonly https = false,
-    database?: string,
+    private readonly options: { bin?: string; cwd?: string; database?: string } = {},
   ) {
     this.base = `${https ? "https" : "http"}://127.0.0.1:${port}`;
-    this.db = database ?? `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "own.db")}`;
+    this.db = options.database ?? `sqlite://${join(mkdtempSync(join(tmpdir(), "lookout-e2e-")), "own.db")}`;
   }
 
   async start(): Promise<void> {
-    const server = spawn(BIN, ["serve", "--addr", `127.0.0.1:${this.port}`, "--database-url", this.db, ...this.flags], {
+    const server = spawn(this.bin, ["serve", "--addr", `127.0.0.1:${this.port}`, "--database-url", this.db, ...this.flags], {
+      cwd: this.options.cwd,
       env: { ...process.env, LOOKOUT_ADMIN_PASSWORD: ADMIN_PASSWORD, RUST_LOG: "warn" },
       stdio: ["ignore", "ignore", "pipe"],
     });
@@ -53,6 +55,10 @@ export class OwnServer {
     }
   }
 
+  private get bin(): string {
+    return this.options.bin ?? BIN;
+  }
+
   /** Kills the server (SIGKILL: no goodbye, no flush) and waits until it is gone. */
   async kill(): Promise<void> {
     const server = this.running;
@@ -75,7 +81,7 @@ export class OwnServer {
 
   /** Runs a `lookout` command against this server's database; its output. */
   cli(args: string[]): string {
-    return execFileSync(BIN, [...args, "--database-url", this.db], {
+    return execFileSync(this.bin, [...args, "--database-url", this.db], {
       encoding: "utf8",
       env: { ...process.env, RUST_LOG: "warn" },
       timeout: 15_000,
@@ -85,7 +91,7 @@ export class OwnServer {
   /** A fresh ingest token from the command line; it prints the token on its last line. */
   token(name: string, hostPattern: string): string {
     const out = execFileSync(
-      BIN,
+      this.bin,
       ["token", "create", name, "--scope", "ingest", "--host", hostPattern, "--database-url", this.db],
       { encoding: "utf8", env: { ...process.env, RUST_LOG: "warn" }, timeout: 15_000 },
     );

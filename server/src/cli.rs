@@ -7,7 +7,7 @@ use crate::{
         password::{random_password, Hasher},
         Auth,
     },
-    config::{Config, DatabaseArgs, ServeArgs},
+    config::{Config, DatabaseArgs, EmbeddedFiles, ServeArgs},
     store::{
         audit::{Actor, AuditEvent},
         settings::PASSWORD_MIN_LENGTH,
@@ -213,7 +213,8 @@ pub enum UserCommand {
     Enable { name: String },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; `serve` serves `embedded_site` when the binary carries one.
+pub async fn run(cli: Cli, embedded_site: Option<EmbeddedFiles>) -> anyhow::Result<()> {
     let command = match cli.command {
         Some(command) => command,
         // `serve`, with its settings from the environment only.
@@ -225,7 +226,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match command {
         Command::Serve(args) => {
-            let config = Config::from_args(*args)?;
+            let mut config = Config::from_args(*args)?;
+            config.embedded_site = embedded_site;
             let app = Application::build(config).await?;
             app.run_until_signal().await
         }

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context};
 use ipnet::IpNet;
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Where the database lives. Shared by `serve` and the admin commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -462,6 +462,30 @@ pub struct Config {
     /// reaches the sockets within this plus one query. Not a flag: tests lengthen it to
     /// show what the Redis bus carries alone.
     pub changes_poll: Duration,
+    /// The site compiled into the binary (`cargo xtask dist`); without it, or with
+    /// `LEPTOS_SITE_ROOT` set, the site is served from disk.
+    pub embedded_site: Option<EmbeddedFiles>,
+}
+
+/// The site a binary carries: the tables its `build.rs` writes when `cargo xtask dist`
+/// builds it.
+#[derive(Clone, Copy)]
+pub struct EmbeddedFiles {
+    /// The bundle's stem, `site.<hash>`: its `.js`, `.wasm` and `.css` are in `pkg_dir`.
+    pub output_name: &'static str,
+    pub pkg_dir: &'static str,
+    /// URL path and bytes of every file; `<file>.br` and `<file>.gz` are its
+    /// precompressed copies.
+    pub files: &'static [(&'static str, &'static [u8])],
+}
+
+impl fmt::Debug for EmbeddedFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedFiles")
+            .field("output_name", &self.output_name)
+            .field("files", &self.files.len())
+            .finish()
+    }
 }
 
 /// See [`Config::changes_poll`].
@@ -542,6 +566,7 @@ impl Config {
             return_origins: Vec::new(),
             redis: None,
             changes_poll: CHANGES_POLL,
+            embedded_site: None,
             trusted_proxies: Vec::new(),
             sessions: SessionPolicy {
                 idle: Duration::from_secs(30 * 60),

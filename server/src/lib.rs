@@ -30,8 +30,7 @@ use crate::{
 };
 use anyhow::Context;
 use app::auth::Role;
-use leptos::prelude::LeptosOptions;
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::{
@@ -97,7 +96,9 @@ impl Application {
         create_first_admin(&db, &auth, config.admin_password.clone()).await?;
 
         let addr = listener.local_addr()?;
-        let leptos = leptos_options(addr);
+        let site = http::assets::Site::locate(addr, config.embedded_site);
+        tracing::info!("serving the site {}", site.files);
+        let leptos = site.leptos;
         let dev_reload = std::env::var_os("LEPTOS_WATCH").map(|_| leptos.reload_port);
         let security = Arc::new(SecurityPolicy::new(config.secure_cookies(), dev_reload));
         let tls = config
@@ -183,6 +184,7 @@ impl Application {
             }),
             auth,
             leptos,
+            site_files: site.files,
             security,
             origin,
             live: live.clone(),
@@ -355,46 +357,4 @@ async fn create_first_admin(db: &Db, auth: &Auth, password: Option<String>) -> a
         );
     }
     Ok(())
-}
-
-/// Leptos' options: the site as cargo-leptos built it. Without cargo-leptos' environment
-/// the site is looked for beside the binary (`target/release/lookout` → `target/site`).
-fn leptos_options(addr: SocketAddr) -> LeptosOptions {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(PathBuf::from));
-    let site_root = env("LEPTOS_SITE_ROOT").unwrap_or_else(|| {
-        exe_dir
-            .as_ref()
-            .and_then(|d| d.parent())
-            .map(|d| d.join("site"))
-            .filter(|d| d.is_dir())
-            .map_or_else(|| "target/site".to_string(), |d| d.display().to_string())
-    });
-    let hash_file = env("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|| "hash.txt".into());
-    let hash_files = env("LEPTOS_HASH_FILES").map_or_else(
-        || {
-            exe_dir
-                .as_ref()
-                .is_some_and(|d| d.join(&hash_file).is_file())
-        },
-        |v| v == "true",
-    );
-    let output_name = env("LEPTOS_OUTPUT_NAME")
-        .or_else(|| option_env!("LEPTOS_OUTPUT_NAME").map(String::from))
-        .unwrap_or_else(|| "site".into());
-    LeptosOptions::builder()
-        .output_name(output_name)
-        .site_root(site_root)
-        .site_pkg_dir(env("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into()))
-        .site_addr(addr)
-        .reload_port(
-            env("LEPTOS_RELOAD_PORT")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(3001),
-        )
-        .hash_files(hash_files)
-        .hash_file(hash_file.into())
-        .build()
 }

@@ -1,6 +1,6 @@
 //! The axum application: routes, layers and the Leptos integration.
 
-mod assets;
+pub mod assets;
 mod forward_auth;
 pub mod security;
 pub mod serve;
@@ -47,6 +47,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub backend: SharedBackend,
     pub leptos: LeptosOptions,
+    pub site_files: assets::SiteFiles,
     pub security: Arc<SecurityPolicy>,
     pub origin: Arc<OriginPolicy>,
     pub live: Arc<Live>,
@@ -221,7 +222,7 @@ pub fn router<Store: SessionStore + Clone>(
         .route("/readyz", get(readyz))
         .route("/metrics", get(api::metrics::<AppState>))
         .merge(dynamic)
-        .merge(assets::site(&state.leptos, not_found))
+        .merge(assets::site(&state.site_files, &state.leptos, not_found))
         .layer(RequestBodyTimeoutLayer::new(state.body_timeout))
         .layer(from_fn_with_state(
             state.origin.clone(),

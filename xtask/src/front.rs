@@ -38,7 +38,7 @@ pub fn build(project: &Project) -> anyhow::Result<Front> {
     let stamp = format!(
         "pipeline {PIPELINE_VERSION}\nname {}\ninput {}\nwasm-opt {wasm_opt}\n",
         project.name,
-        crate::site::content_hash(&[&wasm])
+        crate::files::content_hash(&[&wasm])
     );
     drop(wasm);
     if fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
@@ -124,7 +124,7 @@ fn read_output(dir: &Path, name: &str) -> anyhow::Result<Front> {
     let mut snippets = Vec::new();
     let snippets_dir = dir.join("snippets");
     if snippets_dir.is_dir() {
-        for path in crate::site::files_below(&snippets_dir)? {
+        for path in crate::files::files_below(&snippets_dir)? {
             let rel = path.strip_prefix(dir)?.to_path_buf();
             snippets.push((rel, read(path)?));
         }

@@ -11,6 +11,7 @@
 //! stays the development loop.
 
 mod compress;
+mod files;
 mod front;
 mod project;
 mod site;

@@ -38,7 +38,10 @@ impl Kind {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else {
-            anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…")
+            anyhow::bail!(
+                "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
+                redacted(url)
+            )
         }
     }
 }
@@ -203,6 +206,25 @@ fn round_to(ms: i64, every: std::time::Duration) -> i64 {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn database_urls_name_their_kind_and_never_show_a_password() {
+        assert_eq!(Kind::of("sqlite://lookout.db").unwrap(), Kind::Sqlite);
+        assert_eq!(Kind::of("postgres://u:p@db/x").unwrap(), Kind::Postgres);
+        assert_eq!(Kind::of("postgresql://db/x").unwrap(), Kind::Postgres);
+        let refused = Kind::of("mysql://root:hunter2@db/x")
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("mysql://root:***@db/x"), "{refused}");
+        assert!(!refused.contains("hunter2"));
+        assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
+    }
+
+    #[test]
+    fn multi_row_values_number_their_parameters_in_order() {
+        assert_eq!(params(3, 2), "$3,$4");
+        assert_eq!(values_rows(2, 3), "($1,$2,$3),($4,$5,$6)");
+    }
 
     #[test]
     fn ticks_round_to_the_nearest_multiple_of_the_interval() {

@@ -60,22 +60,21 @@ export class OwnServer {
   }
 
   /** Kills the server (SIGKILL: no goodbye, no flush) and waits until it is gone. */
-  async kill(): Promise<void> {
-    const server = this.running;
-    this.running = undefined;
-    if (!server || server.exitCode !== null || server.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => server.once("exit", () => resolve()));
-    server.kill("SIGKILL");
-    await gone;
+  kill(): Promise<void> {
+    return this.stop("SIGKILL");
   }
 
   /** Sends SIGTERM (a graceful stop: `bye`, reason `restart`) and waits until it has exited. */
-  async terminate(): Promise<void> {
+  terminate(): Promise<void> {
+    return this.stop("SIGTERM");
+  }
+
+  private async stop(signal: NodeJS.Signals): Promise<void> {
     const server = this.running;
     this.running = undefined;
     if (!server || server.exitCode !== null || server.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => server.once("exit", () => resolve()));
-    server.kill("SIGTERM");
+    server.kill(signal);
     await gone;
   }
 

@@ -199,7 +199,27 @@ impl Project {
             .collect::<Vec<_>>()
             .join(" ");
         crate::step(&format!("cargo {line}"));
-        let status = Command::new(cargo())
+        let mut command = Command::new(cargo());
+        // What `cargo run` set for this xtask is not the build's: build scripts that watch
+        // such a variable (ring watches CARGO_MANIFEST_DIR) would otherwise be rerun, with
+        // all that depends on them, whenever a plain `cargo build` and `cargo xtask` take
+        // turns.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || matches!(
+                    &*key,
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_BIN_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                )
+            {
+                command.env_remove(&*key);
+            }
+        }
+        let status = command
             .current_dir(&self.root)
             .args(args)
             // As cargo-leptos sets it for both builds; the workspace's config sets the same.

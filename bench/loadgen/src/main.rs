@@ -9,6 +9,8 @@
 //! `bench/peers/flask_socketio` (`--mode socketio`: `POST /login`, then Engine.IO v4 over a
 //! WebSocket: `0{…}` open, `40` connect, `42["samples",{…}]` events, `2` ping → `3` pong).
 
+mod procfs;
+
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -67,22 +69,14 @@ fn now_ms() -> i64 {
 
 /// (user CPU seconds, system CPU seconds, resident bytes) of a process, from /proc.
 fn proc_times(pid: u32) -> anyhow::Result<(f64, f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let user: f64 = fields[11].parse()?;
-    let system: f64 = fields[12].parse()?;
+    let (user, system) = procfs::cpu_times(pid)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .context("VmRSS")?;
-    Ok((user / 100.0, system / 100.0, rss_kb * 1024))
+    Ok((user, system, rss_kb * 1024))
 }
 
 /// The publish time inside a `samples` payload, in either server's framing.

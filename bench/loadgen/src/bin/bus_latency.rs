@@ -6,6 +6,9 @@
 //! and Redis from /proc, less what each spends idle, per message. Loopback only; stops by
 //! itself after `--messages`.
 
+#[path = "../procfs.rs"]
+mod procfs;
+
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -60,22 +63,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// User + system CPU seconds of a process, from /proc.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let user: f64 = fields[11].parse()?;
-    let system: f64 = fields[12].parse()?;
-    Ok((user + system) / 100.0)
-}
-
 fn cpu_of(pids: &[u32]) -> anyhow::Result<Vec<f64>> {
-    pids.iter().map(|&p| cpu_seconds(p)).collect()
+    pids.iter().map(|&p| procfs::cpu_seconds(p)).collect()
 }
 
 type Socket =

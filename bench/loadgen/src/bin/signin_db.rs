@@ -7,6 +7,9 @@
 //! database server (every process named `postgres`, if any) spent per operation, read from
 //! /proc. Loopback only; stops by itself.
 
+#[path = "../procfs.rs"]
+mod procfs;
+
 use anyhow::{bail, Context};
 use clap::Parser;
 use std::{
@@ -40,19 +43,9 @@ struct Args {
     label: String,
 }
 
-/// CPU seconds (user + system) of a process, from /proc/PID/stat.
+/// CPU seconds (user + system) of a process; 0 for one that is gone.
 fn cpu_of(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // The fields after the command name, which may hold spaces, inside parentheses.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0
+    procfs::cpu_seconds(pid).unwrap_or(0.0)
 }
 
 /// CPU seconds of every `postgres` process (the server and its backends).
